@@ -1,0 +1,186 @@
+"""取得聊天模型与嵌入模型：离线默认与真实提供方走同一套代码（第 2、3 章）。"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.embeddings import Embeddings
+from langchain_core.outputs import LLMResult
+from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+
+from helpers import offline
+from helpers.config import CACHE_DIR, ConfigError, Settings, load_settings
+from helpers.providers import Provider, estimate_cost, get_provider
+
+
+def _endpoint(settings: Settings, provider: Provider) -> tuple[str, str]:
+    """返回 (base_url, api_key)；缺密钥时给出中文提示。"""
+    base_url = settings.base_urls.get(provider.name, provider.base_url)
+    if provider.name == "offline":
+        return base_url, "offline-no-key-needed"
+    key = settings.key_for(provider.name)
+    if not key:
+        if provider.needs_key:
+            raise ConfigError(
+                f"未找到 {provider.key_env}：请在项目根目录的 .env 中设置"
+                f"（申请地址：{provider.key_url}），或把 LLM_PROVIDER 设为 offline 使用离线模型"
+            )
+        key = "not-needed"
+    return base_url, key
+
+
+def get_openai_client(provider: str | None = None, *, settings: Settings | None = None,
+                      **kwargs: Any) -> openai.OpenAI:
+    """官方 openai SDK 客户端：离线时在进程内访问离线服务（第 2 章）。"""
+    settings = settings or load_settings()
+    spec = get_provider(provider or settings.llm_provider)
+    base_url, key = _endpoint(settings, spec)
+    options: dict[str, Any] = {"timeout": settings.timeout, "max_retries": settings.max_retries}
+    if spec.name == "offline":
+        options["http_client"] = offline.http_client()
+    options.update(kwargs)
+    return openai.OpenAI(base_url=base_url, api_key=key, **options)
+
+
+def default_model(provider: str | None = None, *, settings: Settings | None = None) -> str:
+    """当前（或指定）提供方使用的聊天模型名（第 2 章）。"""
+    settings = settings or load_settings()
+    spec = get_provider(provider or settings.llm_provider)
+    if settings.llm_model and (provider is None or spec.name == settings.llm_provider):
+        return settings.llm_model
+    return spec.chat_model
+
+
+def enable_cache(path: Path | None = None):
+    """打开磁盘上的回答缓存（LangChain SQLiteCache）：同样的请求只付一次费（第 2 章）。"""
+    from langchain_community.cache import SQLiteCache
+
+    path = path or CACHE_DIR / "llm_cache.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteCache(database_path=str(path))
+
+
+def get_chat_model(provider: str | None = None, model: str | None = None, *,
+                   settings: Settings | None = None, cache: bool | None = None,
+                   **kwargs: Any) -> ChatOpenAI:
+    """返回 LangChain 聊天模型；离线、OpenAI、智谱、文心、星火、通义等都走 OpenAI 兼容接口（第 3 章）。"""
+    settings = settings or load_settings()
+    spec = get_provider(provider or settings.llm_provider)
+    base_url, key = _endpoint(settings, spec)
+    options: dict[str, Any] = {
+        "model": model or default_model(spec.name, settings=settings),
+        "base_url": base_url,
+        "api_key": key,
+        "temperature": settings.temperature,
+        "timeout": settings.timeout,
+        "max_retries": settings.max_retries,
+        "stream_usage": True,
+    }
+    if spec.name == "offline":
+        options["http_client"] = offline.http_client()
+        options["http_async_client"] = offline.async_http_client()
+    use_cache = settings.llm_cache if cache is None else cache
+    if use_cache:
+        options["cache"] = enable_cache()
+    options.update(kwargs)
+    chat = ChatOpenAI(**options)
+    chat.metadata = {**(chat.metadata or {}), "provider": spec.name}
+    return chat
+
+
+class OfflineEmbeddings(Embeddings):
+    """离线嵌入的 LangChain 封装：直接在本进程计算，不走 HTTP，入库更快（第 4 章）。"""
+
+    model: str = offline.EMBEDDING_MODEL
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return offline.embed_texts(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return offline.embed_text(text).tolist()
+
+
+def get_embeddings(provider: str | None = None, model: str | None = None, *,
+                   settings: Settings | None = None) -> Embeddings:
+    """返回嵌入模型：默认离线嵌入，也可切换到各家的嵌入接口（第 4 章）。"""
+    settings = settings or load_settings()
+    spec = get_provider(provider or settings.embedding_provider)
+    if spec.name == "offline":
+        return OfflineEmbeddings()
+    name = model or (settings.embedding_model if spec.name == settings.embedding_provider else None)
+    name = name or spec.embedding_model
+    if not name:
+        raise ConfigError(
+            f"{spec.label} 没有提供 OpenAI 兼容的嵌入接口：请把 EMBEDDING_PROVIDER 设为 offline、"
+            "zhipuai、dashscope、openai 等，或在 EMBEDDING_MODEL 中指定模型"
+        )
+    base_url, key = _endpoint(settings, spec)
+    return OpenAIEmbeddings(
+        model=name, base_url=base_url, api_key=key, timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        check_embedding_ctx_length=False,  # 否则会调用 tiktoken 下载词表
+    )
+
+
+@dataclass
+class CallRecord:
+    """一次模型调用的用量与费用（第 2 章）。"""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    seconds: float
+
+
+@dataclass
+class UsageTracker(BaseCallbackHandler):
+    """LangChain 回调：记录每次调用与整个会话的 token 用量和估算费用（第 2 章）。"""
+
+    provider: str = "offline"
+    calls: list[CallRecord] = field(default_factory=list)
+    _starts: dict[Any, float] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def on_chat_model_start(self, serialized, messages, *, run_id, **kwargs) -> None:
+        self._starts[run_id] = time.perf_counter()
+
+    def on_llm_end(self, response: LLMResult, *, run_id, **kwargs) -> None:
+        seconds = time.perf_counter() - self._starts.pop(run_id, time.perf_counter())
+        for gens in response.generations:
+            for gen in gens:
+                msg = getattr(gen, "message", None)
+                usage = getattr(msg, "usage_metadata", None) or {}
+                meta = getattr(msg, "response_metadata", None) or {}
+                p, c = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+                model = meta.get("model_name", "?")
+                with self._lock:
+                    self.calls.append(
+                        CallRecord(model, p, c, estimate_cost(self.provider, p, c), seconds)
+                    )
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(c.prompt_tokens for c in self.calls)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.calls)
+
+    @property
+    def total_cost(self) -> float:
+        return sum(c.cost for c in self.calls)
+
+    def summary(self) -> str:
+        """一行中文小结：调用次数、token 数与估算费用（第 2 章）。"""
+        currency = get_provider(self.provider).currency
+        return (
+            f"共 {len(self.calls)} 次调用，输入 {self.prompt_tokens} tokens，"
+            f"输出 {self.completion_tokens} tokens，估算费用 {self.total_cost:.6f} {currency}"
+        )

@@ -1,0 +1,223 @@
+"""离线教学模型的"大脑"：从提示里的参考资料中抽取最相关的句子（第 2 章）。
+
+它不是大模型：不会遵循任意指令、不会推理，也不会编造。规则如下：
+1. 提示里有参考资料（<context>…</context>、``` 围起的文本、\"\"\" 围起的文本等）时，
+   挑出与问题最相关的 1～3 句原文作答，并带上资料里的来源编号 [n]；
+2. 资料里没有相关内容时，明确说"不知道"；
+3. 没有资料时，如实说明自己是离线教学模型；
+4. 请求带了工具（tools）时，按名称与描述的字面重合挑一个工具，按参数类型从问题中取值。
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from helpers.offline.embeddings import features, sparse_cosine, sparse_vector
+from helpers.offline.text import count_tokens, split_sentences
+
+MODEL_ID = "offline-extractive"
+SELF_INTRO = (
+    "我是离线教学模型 offline-extractive：没有接入真正的大模型，"
+    "只会从提示里给出的参考资料中摘出最相关的原句。"
+)
+NOT_FOUND = "参考资料中没有找到与问题相关的内容，我不知道答案。"
+RELEVANCE_THRESHOLD = 0.3
+_QUESTION_WORDS = re.compile(
+    r"问题[:：]|请问|请|是什么|什么是|什么|为什么|怎么样|怎么|怎样|如何|哪些|哪个|哪里|多少|吗|呢|吧|一下|回答|根据"
+)
+
+_BLOCK_PATTERNS = [
+    re.compile(r"<(context|document|documents|资料|text|article|source)[^>]*>(.*?)</\1>", re.S | re.I),
+    re.compile(r"```[a-zA-Z]*\n?(.*?)```", re.S),
+    re.compile(r'"""(.*?)"""', re.S),
+    re.compile(r"<<<(.*?)>>>", re.S),
+]
+_SOURCE_TAG = re.compile(r"^\s*\[(\d+)\]")
+
+
+@dataclass
+class Reply:
+    """一次回答：正文或工具调用，以及 token 用量（第 2 章）。"""
+
+    content: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):  # OpenAI 多段内容格式
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def extract_material(text: str) -> tuple[list[str], str]:
+    """分出提示里被分隔符围起的资料块，与剩下的指令/问题文本（第 5 章）。"""
+    blocks: list[str] = []
+    rest = text
+    for pattern in _BLOCK_PATTERNS:
+        for match in pattern.finditer(rest):
+            blocks.append(match.group(match.lastindex or 1))
+        rest = pattern.sub(" ", rest)
+    return [b for b in blocks if b.strip()], rest.strip()
+
+
+def _sentences_with_sources(blocks: list[str]) -> list[tuple[str, str]]:
+    """把资料切成句子，并记下每句所属的来源编号（形如 [2]）。"""
+    out: list[tuple[str, str]] = []
+    for block in blocks:
+        tag = ""
+        for line in block.splitlines():
+            m = _SOURCE_TAG.match(line)
+            if m:
+                tag = f"[{m.group(1)}]"
+                line = line[m.end():]
+                line = re.sub(r"^\s*[（(]?来源[:：][^\s)）]*[)）]?\s*", "", line)
+            for sent in split_sentences(line):
+                if len(sent) >= 4:
+                    out.append((sent, tag))
+    return out
+
+
+def _seed_for(messages: list[dict[str, Any]], seed: int | None) -> int:
+    digest = hashlib.sha256(json.dumps(messages, ensure_ascii=False, sort_keys=True).encode())
+    return int(digest.hexdigest()[:8], 16) ^ (seed or 0)
+
+
+def _question_of(messages: list[dict[str, Any]]) -> str:
+    for msg in reversed(messages):
+        if msg.get("role") == "user":
+            return extract_material(_text_of(msg))[1] or _text_of(msg)
+    return ""
+
+
+def _answer_from_material(
+    question: str, blocks: list[str], temperature: float, rng: random.Random, max_sentences: int = 3
+) -> str:
+    sents = _sentences_with_sources(blocks)
+    if not sents:
+        return NOT_FOUND
+    q = sparse_vector(_QUESTION_WORDS.sub(" ", question))
+    total = sum(q.values()) or 1.0
+    # 得分 = 问题中被这句话覆盖的权重占比，再用余弦打破平手
+    scores = np.array(
+        [
+            sum(w for f, w in q.items() if f in sv) / total + 0.2 * sparse_cosine(q, sv)
+            for sv in (sparse_vector(s) for s, _ in sents)
+        ]
+    )
+    order = list(np.argsort(-scores, kind="stable"))
+    if float(scores[order[0]]) < RELEVANCE_THRESHOLD:
+        return NOT_FOUND
+    if temperature > 0:  # 温度越高，越可能选到排名靠后的句子
+        top = order[:6]
+        weights = np.exp((scores[top] - scores[top].max()) / max(temperature, 1e-3) * 10)
+        picked = []
+        pool = list(top)
+        w = list(weights)
+        while pool and len(picked) < max_sentences:
+            i = rng.choices(range(len(pool)), weights=w)[0]
+            picked.append(pool.pop(i))
+            w.pop(i)
+    else:
+        best = float(scores[order[0]])
+        picked = [i for i in order[:max_sentences] if scores[i] >= max(RELEVANCE_THRESHOLD, 0.6 * best)]
+    parts = []
+    for i in picked:
+        sent, tag = sents[i]
+        parts.append(sent + (tag if tag and not sent.endswith(tag) else ""))
+    return "根据参考资料：" + "".join(parts)
+
+
+def _pick_tool(question: str, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """按字面重合选工具，按参数类型从问题里取值；选不出就返回 None。"""
+    qf = set(features(question))
+    best, best_score = None, 0.0
+    for tool in tools:
+        fn = tool.get("function", tool)
+        desc = f"{fn.get('name', '')} {fn.get('description', '')}".replace("_", " ")
+        score = len(qf & set(features(desc))) / (len(qf) + 1)
+        if score > best_score:
+            best, best_score = fn, score
+    if best is None:
+        return None
+    props = (best.get("parameters") or {}).get("properties", {})
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", question)
+    quoted = re.findall(r"[“\"「『'](.+?)[”\"」』']", question)
+    args: dict[str, Any] = {}
+    for name, schema in props.items():
+        kind = schema.get("type")
+        if kind in {"number", "integer"}:
+            if not numbers:
+                return None
+            raw = numbers.pop(0)
+            args[name] = int(float(raw)) if kind == "integer" else float(raw)
+        elif kind == "string":
+            args[name] = quoted.pop(0) if quoted else question
+        elif kind == "boolean":
+            args[name] = True
+    digest = hashlib.sha256((best["name"] + json.dumps(args, ensure_ascii=False)).encode()).hexdigest()
+    return {
+        "id": "call_" + digest[:16],
+        "type": "function",
+        "function": {"name": best["name"], "arguments": json.dumps(args, ensure_ascii=False)},
+    }
+
+
+def respond(
+    messages: list[dict[str, Any]],
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+) -> Reply:
+    """按上面的规则回答一组对话消息（第 2 章）。"""
+    prompt_text = "\n".join(_text_of(m) for m in messages)
+    prompt_tokens = count_tokens(prompt_text) + 4 * len(messages)
+    rng = random.Random(_seed_for(messages, seed))
+    question = _question_of(messages)
+
+    # 工具调用的后半程：工具已经返回了结果，就把结果转述给用户
+    tail_tools = []
+    for msg in reversed(messages):
+        if msg.get("role") == "tool":
+            tail_tools.append(msg)
+        else:
+            break
+    if tail_tools:
+        results = "；".join(_text_of(m) for m in reversed(tail_tools))
+        content = f"根据工具返回的结果：{results}"
+    elif tools:
+        call = _pick_tool(question, tools)
+        if call is not None:
+            return Reply("", [call], "tool_calls", prompt_tokens, count_tokens(json.dumps(call)))
+        content = SELF_INTRO + "这次没有找到能用的工具，也无法自行回答。"
+    else:
+        blocks: list[str] = []
+        for msg in messages:
+            if msg.get("role") in {"system", "user"}:
+                blocks.extend(extract_material(_text_of(msg))[0])
+        if blocks:
+            content = _answer_from_material(question, blocks, temperature, rng)
+        else:
+            content = SELF_INTRO + f"这次没有收到参考资料，所以无法回答“{question[:40]}”。"
+
+    finish = "stop"
+    if max_tokens is not None and count_tokens(content) > max_tokens:
+        kept = []
+        for ch in content:
+            if count_tokens("".join(kept) + ch) > max_tokens:
+                break
+            kept.append(ch)
+        content, finish = "".join(kept), "length"
+    return Reply(content, [], finish, prompt_tokens, count_tokens(content))

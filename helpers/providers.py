@@ -1,0 +1,139 @@
+"""提供方一览表：地址、密钥变量、默认模型与价格（第 2 章 · 调用大模型 API）。
+
+价格为各家 2025 年公开的每百万 token 标价（输入/输出），只用于课程里估算费用，以官网为准。
+模型名会过时：每一项都可以在 .env 中用 LLM_MODEL / EMBEDDING_MODEL 覆盖。
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OFFLINE_BASE_URL = "http://offline.llm-universe.local/v1"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """一个模型提供方的连接方式与默认模型（第 2 章）。"""
+
+    name: str
+    label: str
+    base_url: str
+    key_env: str | None
+    chat_model: str
+    embedding_model: str | None
+    price_in: float
+    price_out: float
+    currency: str
+    key_url: str
+    note: str = ""
+
+    @property
+    def env_prefix(self) -> str:
+        """该提供方在 .env 中的变量前缀，如 ZHIPUAI（第 2 章）。"""
+        return (self.key_env or self.name.upper()).removesuffix("_API_KEY")
+
+    @property
+    def needs_key(self) -> bool:
+        """调用是否必须提供 API Key（第 2 章）。"""
+        return self.key_env is not None and self.name not in {"offline", "ollama", "vllm"}
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in [
+        Provider(
+            "offline", "离线教学模型", OFFLINE_BASE_URL, None,
+            "offline-extractive", "offline-hash-zh", 0.0, 0.0, "CNY",
+            key_url="无需密钥",
+            note="课程自带：抽取式回答、确定性输出，不是真正的大模型",
+        ),
+        # 来源：platform.openai.com/docs/api-reference（base_url 与模型价格页）
+        Provider(
+            "openai", "OpenAI", "https://api.openai.com/v1", "OPENAI_API_KEY",
+            "gpt-4o-mini", "text-embedding-3-small", 0.15, 0.60, "USD",
+            key_url="https://platform.openai.com/api-keys",
+        ),
+        # 来源：智谱开放平台文档 open.bigmodel.cn/dev/api（OpenAI 兼容地址 /api/paas/v4）
+        Provider(
+            "zhipuai", "智谱 GLM", "https://open.bigmodel.cn/api/paas/v4", "ZHIPUAI_API_KEY",
+            "glm-4-flash", "embedding-3", 0.0, 0.0, "CNY",
+            key_url="https://open.bigmodel.cn/usercenter/apikeys",
+            note="glm-4-flash 免费；embedding-3 约 0.5 元/百万 token",
+        ),
+        # 来源：cloud.baidu.com/doc/qianfan/s/Hmh4suq26「OpenAI SDK 兼容介绍」（base_url /v2）
+        Provider(
+            "qianfan", "百度文心/千帆", "https://qianfan.baidubce.com/v2", "QIANFAN_API_KEY",
+            "ernie-speed-128k", "embedding-v1", 0.0, 0.0, "CNY",
+            key_url="https://console.bce.baidu.com/iam/#/iam/apikey/list",
+            note="ERNIE Speed 免费；更强的 ernie-4.0-turbo-8k 按量计费",
+        ),
+        # 来源：讯飞星火「Spark http 调用文档」，OpenAI 兼容地址，密钥为控制台的 APIPassword
+        Provider(
+            "spark", "讯飞星火", "https://spark-api-open.xf-yun.com/v1", "SPARK_API_KEY",
+            "lite", None, 0.0, 0.0, "CNY",
+            key_url="https://console.xfyun.cn/services/cbm",
+            note="Spark Lite 免费；SPARK_API_KEY 填控制台的 APIPassword",
+        ),
+        # 来源：help.aliyun.com/zh/dashscope「OpenAI Chat / Embedding 接口兼容」
+        Provider(
+            "dashscope", "通义千问/DashScope", "https://dashscope.aliyuncs.com/compatible-mode/v1",
+            "DASHSCOPE_API_KEY", "qwen-plus", "text-embedding-v3", 0.8, 2.0, "CNY",
+            key_url="https://bailian.console.aliyun.com/?apiKey=1",
+        ),
+        # 来源：api-docs.deepseek.com（base_url https://api.deepseek.com，兼容 /v1）
+        Provider(
+            "deepseek", "DeepSeek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY",
+            "deepseek-chat", None, 2.0, 8.0, "CNY",
+            key_url="https://platform.deepseek.com/api_keys",
+        ),
+        # 来源：platform.moonshot.cn/docs（base_url https://api.moonshot.cn/v1）
+        Provider(
+            "moonshot", "Moonshot/Kimi", "https://api.moonshot.cn/v1", "MOONSHOT_API_KEY",
+            "moonshot-v1-8k", None, 2.0, 10.0, "CNY",
+            key_url="https://platform.moonshot.cn/console/api-keys",
+        ),
+        # 来源：github.com/ollama/ollama docs/openai.md（本地 OpenAI 兼容地址 :11434/v1）
+        Provider(
+            "ollama", "本地 Ollama（LLaMA/GLM/Qwen/Baichuan…）", "http://localhost:11434/v1",
+            "OLLAMA_API_KEY", "qwen2.5:7b", "bge-m3", 0.0, 0.0, "CNY",
+            key_url="无需密钥：先 `ollama pull qwen2.5:7b`",
+        ),
+        # 来源：docs.vllm.ai「OpenAI-Compatible Server」（vllm serve 默认 :8000/v1）
+        Provider(
+            "vllm", "本地 vLLM", "http://localhost:8000/v1", "VLLM_API_KEY",
+            "Qwen/Qwen2.5-7B-Instruct", None, 0.0, 0.0, "CNY",
+            key_url="无需密钥（若启动时加了 --api-key 则填同一个值）",
+        ),
+    ]
+}
+
+_ALIASES = {
+    "zhipu": "zhipuai", "glm": "zhipuai", "智谱": "zhipuai",
+    "wenxin": "qianfan", "ernie": "qianfan", "baidu": "qianfan", "文心": "qianfan",
+    "xinghuo": "spark", "iflytek": "spark", "星火": "spark",
+    "qwen": "dashscope", "tongyi": "dashscope", "通义": "dashscope",
+    "kimi": "moonshot", "local": "ollama",
+}
+
+
+def resolve_provider_name(name: str, variable: str = "LLM_PROVIDER") -> str:
+    """把提供方名称（含常见别名）规范化；未知名称给出中文错误（第 2 章）。"""
+    from helpers.config import ConfigError
+
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in PROVIDERS:
+        known = "、".join(PROVIDERS)
+        raise ConfigError(f"未知的提供方 {variable}={name!r}：可选 {known}")
+    return key
+
+
+def get_provider(name: str) -> Provider:
+    """按名称（或别名）取提供方（第 2 章）。"""
+    return PROVIDERS[resolve_provider_name(name)]
+
+
+def estimate_cost(provider: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """按价格表估算一次调用的费用（第 2 章）。"""
+    p = get_provider(provider)
+    return (prompt_tokens * p.price_in + completion_tokens * p.price_out) / 1_000_000
