@@ -28,7 +28,7 @@ SELF_INTRO = (
     "只会从提示里给出的参考资料中摘出最相关的原句。"
 )
 NOT_FOUND = "参考资料中没有找到与问题相关的内容，我不知道答案。"
-RELEVANCE_THRESHOLD = 0.3
+RELEVANCE_THRESHOLD = 0.2
 _QUESTION_WORDS = re.compile(
     r"问题[:：]|请问|请|是什么|什么是|什么|为什么|怎么样|怎么|怎样|如何|哪些|哪个|哪里|多少|吗|呢|吧|一下|回答|根据"
 )
@@ -81,7 +81,8 @@ def _sentences_with_sources(blocks: list[str]) -> list[tuple[str, str]]:
             if m:
                 tag = f"[{m.group(1)}]"
                 line = line[m.end():]
-                line = re.sub(r"^\s*[（(]?来源[:：][^\s)）]*[)）]?\s*", "", line)
+                if re.match(r"\s*[（(]?来源[:：]", line):  # "[n] 来源：…" 这一行只是出处说明
+                    continue
             for sent in split_sentences(line):
                 if len(sent) >= 4:
                     out.append((sent, tag))

@@ -1,0 +1,229 @@
+"""检索问答链：检索 → 编号资料 → 提示 → 模型 → 带出处的回答（第 5 章）。"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
+from langchain_core.output_parsers import StrOutputParser
+
+from helpers.llm import get_chat_model, get_embeddings
+from helpers.offline import count_tokens
+from helpers.prompts import CONDENSE_PROMPT, CONTEXT_CLOSE, CONTEXT_OPEN, get_prompt
+
+NO_ANSWER = "知识库中没有找到相关内容，我无法回答这个问题。"
+DEFAULT_SCORE_THRESHOLD = 0.12
+_REFUSAL = re.compile(r"没有找到(与问题)?相关(的)?内容|无法回答|不知道答案")
+_CITATION = re.compile(r"\[(\d+)\]")
+_PRONOUNS = re.compile(r"^(它|他|她|这|那|其|该|此|上述|前者|后者|那么|还有|另外|再)|它|这个|那个|他们|它们")
+
+
+class Retriever(Protocol):
+    def invoke(self, input: str, config: Any = None, **kwargs: Any) -> list[Document]: ...
+
+
+class HistoryStore(Protocol):
+    def messages(self, session_id: str) -> list[BaseMessage]: ...
+
+    def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None: ...
+
+
+@dataclass
+class Source:
+    """回答引用的一条资料（第 5 章）。"""
+
+    n: int
+    source: str
+    page: int | None
+    snippet: str
+    score: float | None = None
+
+    def label(self) -> str:
+        """形如"rag.md"或"handbook.pdf 第 3 页"的出处（页码从 1 数）（第 5 章）。"""
+        return self.source + (f" 第 {self.page + 1} 页" if self.page is not None else "")
+
+
+@dataclass
+class RagAnswer:
+    """一次问答的结果：回答、独立问题、引用的资料、是否拒答（第 5 章）。"""
+
+    question: str
+    answer: str
+    standalone_question: str
+    sources: list[Source] = field(default_factory=list)
+    refused: bool = False
+
+
+def neutralize(text: str) -> str:
+    """把资料里的分隔符换成全角形式，使资料无法"跳出" <context> 块（第 5 章）。"""
+    text = re.sub(r"</?\s*context\s*>", lambda m: m.group(0).replace("<", "〈").replace(">", "〉"),
+                  text, flags=re.I)
+    return text.replace('"""', "“”“")
+
+
+def format_context(docs: list[Document], numbered: bool = True) -> str:
+    """把检索到的文档排成编号资料：[n] 来源：… 换行 正文（第 5 章）。"""
+    parts = []
+    for i, doc in enumerate(docs, start=1):
+        body = neutralize(doc.page_content.strip())
+        if numbered:
+            src = doc.metadata.get("source", "未知来源")
+            page = doc.metadata.get("page")
+            where = f"{src} 第 {int(page) + 1} 页" if page is not None else src
+            parts.append(f"[{i}] 来源：{where}\n{body}")
+        else:
+            parts.append(body)
+    return "\n\n".join(parts)
+
+
+def relevance_scores(question: str, docs: list[Document], embeddings: Embeddings) -> list[float]:
+    """问题与每段资料的余弦相似度，用来判断"知识库里有没有答案"（第 5 章）。"""
+    if not docs:
+        return []
+    q = np.asarray(embeddings.embed_query(question), dtype=np.float32)
+    d = np.asarray(embeddings.embed_documents([doc.page_content for doc in docs]), dtype=np.float32)
+    denom = np.linalg.norm(d, axis=1) * (np.linalg.norm(q) or 1.0)
+    denom[denom == 0] = 1.0
+    return [float(x) for x in (d @ q) / denom]
+
+
+def is_offline(llm: BaseChatModel) -> bool:
+    """这个聊天模型是不是课程的离线教学模型（第 5 章）。"""
+    return (getattr(llm, "metadata", None) or {}).get("provider") == "offline"
+
+
+def condense_question(question: str, history: list[BaseMessage], llm: BaseChatModel) -> str:
+    """结合对话历史把追问改写成独立问题；离线模型不会改写，改用一条明说的规则（第 5 章）。"""
+    previous = [m.content for m in history if isinstance(m, HumanMessage)]
+    if not previous:
+        return question
+    if is_offline(llm):
+        # 规则：追问里有指代词或很短时，把上一个问题拼在前面一起检索
+        if _PRONOUNS.search(question) or len(question) <= 8:
+            return f"{previous[-1]} {question}"
+        return question
+    chain = CONDENSE_PROMPT | llm | StrOutputParser()
+    rewritten = chain.invoke({"history": history, "question": question}).strip()
+    return rewritten or question
+
+
+class _DictHistoryStore:
+    """进程内的会话历史（没有传入 history_store 时使用）。"""
+
+    def __init__(self) -> None:
+        self._store: dict[str, list[BaseMessage]] = {}
+
+    def messages(self, session_id: str) -> list[BaseMessage]:
+        return list(self._store.get(session_id, []))
+
+    def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None:
+        self._store.setdefault(session_id, []).extend(messages)
+
+
+class RagChain:
+    """知识库问答：检索、按相关度拒答、带历史改写、流式输出、标出出处（第 5 章）。"""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: BaseChatModel | None = None,
+        *,
+        prompt: str = "history_v4",
+        embeddings: Embeddings | None = None,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        history_store: HistoryStore | None = None,
+        max_history_tokens: int = 800,
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm or get_chat_model()
+        self.prompt = get_prompt(prompt)
+        self.embeddings = embeddings or get_embeddings()
+        self.score_threshold = score_threshold
+        self.history_store = history_store or _DictHistoryStore()
+        self.max_history_tokens = max_history_tokens
+        self._answer_chain = self.prompt.template | self.llm | StrOutputParser()
+
+    def history(self, session_id: str | None) -> list[BaseMessage]:
+        """某个会话的历史消息（按 token 预算裁剪后）（第 5 章）。"""
+        if session_id is None:
+            return []
+        messages = self.history_store.messages(session_id)
+        return trim_messages(
+            messages, max_tokens=self.max_history_tokens, strategy="last",
+            token_counter=lambda ms: sum(count_tokens(str(m.content)) + 4 for m in ms),
+            start_on="human", include_system=False,
+        )
+
+    def retrieve(self, question: str) -> list[tuple[Document, float]]:
+        """检索并给每段资料算相关度，低于阈值的丢掉（第 5 章）。"""
+        docs = self.retriever.invoke(question)
+        scores = relevance_scores(question, docs, self.embeddings)
+        return [(d, s) for d, s in zip(docs, scores) if s >= self.score_threshold]
+
+    def _prepare(self, question: str, session_id: str | None) -> dict[str, Any]:
+        question = question.strip()
+        if not question:
+            raise ValueError("问题不能为空")
+        history = self.history(session_id)
+        standalone = condense_question(question, history, self.llm)
+        hits = self.retrieve(standalone)
+        docs = [d for d, _ in hits]
+        inputs = {
+            "question": question,
+            "context": format_context(docs, numbered=self.prompt.numbered_context),
+        }
+        if self.prompt.uses_history:
+            inputs["history"] = history
+        return {"standalone": standalone, "hits": hits, "inputs": inputs, "question": question}
+
+    def _finish(self, prep: dict[str, Any], answer: str, session_id: str | None) -> RagAnswer:
+        hits = prep["hits"]
+        refused = not hits or bool(_REFUSAL.search(answer))
+        cited = {int(n) for n in _CITATION.findall(answer)} if self.prompt.numbered_context else set()
+        sources = [
+            Source(i, d.metadata.get("source", "未知来源"), d.metadata.get("page"),
+                   d.page_content.strip()[:120], round(s, 4))
+            for i, (d, s) in enumerate(hits, start=1)
+            if (i in cited or not cited) and not refused
+        ]
+        if session_id is not None:
+            self.history_store.add_messages(
+                session_id, [HumanMessage(prep["question"]), AIMessage(answer)]
+            )
+        return RagAnswer(prep["question"], answer, prep["standalone"], sources, refused)
+
+    def invoke(self, question: str, session_id: str | None = None) -> RagAnswer:
+        """回答一个问题；session_id 相同的多次提问共享历史（第 5 章）。"""
+        prep = self._prepare(question, session_id)
+        answer = self._answer_chain.invoke(prep["inputs"]) if prep["hits"] else NO_ANSWER
+        return self._finish(prep, answer, session_id)
+
+    def stream(self, question: str, session_id: str | None = None) -> Iterator[str | RagAnswer]:
+        """流式回答：先逐段产出文字，最后产出完整的 RagAnswer（第 5 章）。"""
+        prep = self._prepare(question, session_id)
+        if not prep["hits"]:
+            yield NO_ANSWER
+            yield self._finish(prep, NO_ANSWER, session_id)
+            return
+        pieces = []
+        for piece in self._answer_chain.stream(prep["inputs"]):
+            pieces.append(piece)
+            yield piece
+        yield self._finish(prep, "".join(pieces), session_id)
+
+
+def build_rag_chain(retriever: Retriever, llm: BaseChatModel | None = None, **kwargs: Any) -> RagChain:
+    """组装检索问答链（参数见 RagChain）（第 5 章）。"""
+    return RagChain(retriever, llm, **kwargs)
+
+
+__all__ = [
+    "CONTEXT_CLOSE", "CONTEXT_OPEN", "NO_ANSWER", "RagAnswer", "RagChain", "Source",
+    "build_rag_chain", "condense_question", "format_context", "neutralize", "relevance_scores",
+]
