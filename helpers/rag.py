@@ -60,10 +60,14 @@ class RagAnswer:
     refused: bool = False
 
 
+_DELIMITER_LOOKALIKE = re.compile(r"<\s*/?\s*context\b[^>]*>", re.I)
+
+
 def neutralize(text: str) -> str:
     """把资料里的分隔符换成全角形式，使资料无法"跳出" <context> 块（第 5 章）。"""
-    text = re.sub(r"</?\s*context\s*>", lambda m: m.group(0).replace("<", "〈").replace(">", "〉"),
-                  text, flags=re.I)
+    text = _DELIMITER_LOOKALIKE.sub(
+        lambda m: m.group(0).replace("<", "〈").replace(">", "〉"), text
+    )
     return text.replace('"""', "“”“")
 
 
@@ -76,7 +80,7 @@ def format_context(docs: list[Document], numbered: bool = True) -> str:
             src = doc.metadata.get("source", "未知来源")
             page = doc.metadata.get("page")
             where = f"{src} 第 {int(page) + 1} 页" if page is not None else src
-            parts.append(f"[{i}] 来源：{where}\n{body}")
+            parts.append(f"[{i}] 来源：{neutralize(where)}\n{body}")
         else:
             parts.append(body)
     return "\n\n".join(parts)
@@ -169,18 +173,27 @@ class RagChain:
     def _prepare(self, question: str, session_id: str | None) -> dict[str, Any]:
         question = question.strip()
         if not question:
-            raise ValueError("问题不能为空")
+            raise ValueError("问题不能为空：请输入一个想问知识库的问题")
         history = self.history(session_id)
         standalone = condense_question(question, history, self.llm)
         hits = self.retrieve(standalone)
         docs = [d for d, _ in hits]
+        # 提示里放改写后的独立问题（与检索用的一致）；问题与历史同样中和分隔符
         inputs = {
-            "question": question,
+            "question": neutralize(standalone),
             "context": format_context(docs, numbered=self.prompt.numbered_context),
         }
         if self.prompt.uses_history:
-            inputs["history"] = history
+            inputs["history"] = [m.model_copy(update={"content": neutralize(str(m.content))})
+                                 for m in history]
         return {"standalone": standalone, "hits": hits, "inputs": inputs, "question": question}
+
+    def render(self, question: str, session_id: str | None = None) -> list[BaseMessage]:
+        """发给模型的完整提示消息；资料全被阈值滤掉时不调用模型，返回空列表（第 5 章）。"""
+        prep = self._prepare(question, session_id)
+        if not prep["hits"]:
+            return []
+        return self.prompt.template.format_messages(**prep["inputs"])
 
     def _finish(self, prep: dict[str, Any], answer: str, session_id: str | None) -> RagAnswer:
         hits = prep["hits"]
