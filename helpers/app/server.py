@@ -1,0 +1,184 @@
+"""启动知识库助手：python -m helpers.app [--host 127.0.0.1] [--port 7860]（第 7 章）。
+
+设置（命令行参数优先，其次是环境变量 / .env）：
+  LLM_PROVIDER 等      模型提供方，见 .env.example
+  CHROMA_HOST/PORT     连 Chroma 服务（多人共享一个知识库）；不设则用嵌入式 Chroma
+  APP_TOKEN            访问令牌：API 要求 Authorization: Bearer <令牌>，界面要求登录
+  APP_UPLOADS_DIR      上传区目录（默认 data/uploads）
+  APP_MAX_UPLOAD_MB    上传大小上限（默认 20）
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from helpers.app.service import (
+    MAX_UPLOAD_MB,
+    UPLOADS_DIR,
+    AppConfig,
+    open_knowledge_base,
+    sync_knowledge_base,
+)
+from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings
+
+_ENV_UI = "APP_UI"
+_ENV_SYNCED = "APP_KB_SYNCED"
+_PREPARED: dict[str, Any] = {}  # 主进程里已经打开的知识库，单进程时直接复用
+
+
+def config_from_env(token: str | None = None) -> AppConfig:
+    """从环境变量读取应用设置（第 7 章）。"""
+    raw_dir = os.environ.get("APP_UPLOADS_DIR", "").strip()
+    uploads = Path(raw_dir).expanduser() if raw_dir else UPLOADS_DIR
+    if not uploads.is_absolute():
+        uploads = PROJECT_ROOT / uploads
+    raw_mb = os.environ.get("APP_MAX_UPLOAD_MB", "").strip() or str(MAX_UPLOAD_MB)
+    try:
+        max_mb = float(raw_mb)
+    except ValueError:
+        raise ConfigError(f"APP_MAX_UPLOAD_MB={raw_mb!r} 不是数字：请写上限的兆字节数，如 20") from None
+    return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token)
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn 的工厂函数：uvicorn --factory helpers.app.server:app_from_env（第 7 章）。"""
+    from helpers.app import create_app
+
+    settings = load_settings()
+    config = config_from_env(settings.app_token)
+    kb = _PREPARED.get("kb") or open_knowledge_base(settings)
+    if os.environ.get(_ENV_SYNCED) != "1":  # 直接用 uvicorn 启动时在这里同步知识库
+        sync_knowledge_base(kb, KNOWLEDGE_DIR, config.uploads_dir)
+    return create_app(kb=kb, settings=settings, config=config,
+                      ui=os.environ.get(_ENV_UI, "1") != "0")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """命令行参数（第 7 章）。"""
+    parser = argparse.ArgumentParser(prog="python -m helpers.app", description="个人知识库助手")
+    parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认只允许本机访问）")
+    parser.add_argument("--port", type=int, default=7860, help="端口（默认 7860）")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="进程数；大于 1 时请用 Chroma 服务（CHROMA_HOST）共享知识库")
+    parser.add_argument("--uploads-dir", help="上传区目录（默认 data/uploads）")
+    parser.add_argument("--max-upload-mb", type=float, help="上传大小上限（默认 20）")
+    parser.add_argument("--no-ui", action="store_true", help="只启动 API，不挂 Gradio 界面")
+    parser.add_argument("--log-level", default="warning", help="uvicorn 日志级别")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """按参数启动 uvicorn（第 7 章）。"""
+    import uvicorn
+
+    args = parse_args(argv)
+    if args.uploads_dir:
+        os.environ["APP_UPLOADS_DIR"] = args.uploads_dir
+    if args.max_upload_mb is not None:
+        os.environ["APP_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
+    if args.no_ui:
+        os.environ[_ENV_UI] = "0"
+    try:
+        settings = load_settings()
+        config = config_from_env(settings.app_token)
+        kb = open_knowledge_base(settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"配置错误：{exc}", file=sys.stderr)
+        return 2
+    print("同步知识库（课程文档 + 上传区）…", flush=True)
+    report = sync_knowledge_base(kb, KNOWLEDGE_DIR, config.uploads_dir)
+    print(report.summary(), flush=True)
+    _PREPARED["kb"] = kb
+    os.environ[_ENV_SYNCED] = "1"
+    if args.host not in {"127.0.0.1", "localhost", "::1"} and not settings.app_token:
+        print("提醒：监听在非本机地址却没有设置 APP_TOKEN，任何人都能访问并上传文档。", file=sys.stderr)
+    if args.workers > 1 and not settings.chroma_host:
+        print("提醒：多进程共用嵌入式 Chroma 可能互相覆盖，请设置 CHROMA_HOST 连接 Chroma 服务。",
+              file=sys.stderr)
+    where = f"http://{args.host}:{args.port}"
+    print(f"个人知识库助手：界面 {where}/ · 接口文档 {where}/docs（Ctrl+C 停止）", flush=True)
+    uvicorn.run("helpers.app.server:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
+    return 0
+
+
+def free_port() -> int:
+    """向系统要一个本机空闲端口（第 7 章）。"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float = 120.0, alive: Callable[[], bool] | None = None) -> None:
+    """反复请求 url 直到返回 200；超过 timeout 秒仍未就绪就报错（第 7 章）。"""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError("服务进程已退出，没能启动")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"服务在 {timeout:g} 秒内没有就绪：{url}")
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> Iterator[str]:
+    """在后台线程里用 uvicorn 跑一个应用，退出 with 时停止；产出 http://127.0.0.1:端口（第 7 章）。"""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + "/health", timeout, alive=thread.is_alive)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def serve_in_subprocess(*args: str, env: dict[str, str] | None = None,
+                        timeout: float = 300.0) -> Iterator[str]:
+    """用 sys.executable -m helpers.app 在子进程里启动服务，退出 with 时停止（第 7 章）。"""
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    cmd = [sys.executable, "-m", "helpers.app", "--port", str(port), *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_up(base + "/health", timeout, alive=lambda: proc.poll() is None)
+        except (RuntimeError, TimeoutError) as exc:
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace")[-2000:]
+            raise RuntimeError(f"{exc}\n服务输出：\n{tail}") from None
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

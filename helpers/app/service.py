@@ -1,0 +1,419 @@
+"""知识库助手的服务层：问答、流式问答、上传、删除与检索，API 与界面共用（第 7 章）。"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from helpers.config import DATA_DIR, KNOWLEDGE_DIR, Settings, load_settings
+from helpers.knowledge import IngestReport, KnowledgeBase
+from helpers.llm import default_model, get_chat_model
+from helpers.providers import get_provider
+from helpers.rag import RagAnswer, RagChain, build_rag_chain
+
+UPLOADS_DIR: Path = DATA_DIR / "uploads"
+ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
+MAX_QUESTION_CHARS = 2000
+MAX_UPLOAD_MB = 20
+_NAME_MAX = 120
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_BAD_NAME_CHARS = re.compile(r"[^\w\-. ()（）]")
+
+
+class AppError(Exception):
+    """给用户看的错误：HTTP 状态码 + 中文说明（第 7 章）。"""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class AppConfig:
+    """应用的可调参数：上传目录、大小上限、问题长度上限、访问令牌（第 7 章）。"""
+
+    uploads_dir: Path = UPLOADS_DIR
+    max_upload_mb: float = MAX_UPLOAD_MB
+    max_question_chars: int = MAX_QUESTION_CHARS
+    token: str | None = None
+    retriever_kind: str = "hybrid"
+    k: int = 4
+    max_sessions: int = 1000
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """上传大小上限（字节）（第 7 章）。"""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+class SessionStore:
+    """线程安全的会话历史，最多保留 max_sessions 个会话（最久未用的先丢）（第 7 章）。"""
+
+    def __init__(self, max_sessions: int = 1000, max_messages: int = 40) -> None:
+        self.max_sessions = max_sessions
+        self.max_messages = max_messages
+        self._data: OrderedDict[str, list[BaseMessage]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def messages(self, session_id: str) -> list[BaseMessage]:
+        with self._lock:
+            return list(self._data.get(session_id, []))
+
+    def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None:
+        with self._lock:
+            history = self._data.pop(session_id, [])
+            history = (history + list(messages))[-self.max_messages:]
+            self._data[session_id] = history
+            while len(self._data) > self.max_sessions:
+                self._data.popitem(last=False)
+
+    def clear(self, session_id: str) -> None:
+        with self._lock:
+            self._data.pop(session_id, None)
+
+
+def sanitize_filename(name: str) -> str:
+    """把上传的文件名变成安全的纯文件名：去掉目录、拒绝控制字符与非法类型（第 7 章）。"""
+    if not name or not name.strip():
+        raise AppError("文件名为空：请选择一个 .pdf、.md 或 .txt 文件", 400)
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise AppError("文件名含有控制字符（如 NUL）：请改名后再上传", 400)
+    base = re.split(r"[\\/]", name)[-1]  # 同时去掉 Windows 与 POSIX 目录
+    base = unicodedata.normalize("NFC", base).strip().lstrip(".")
+    base = _BAD_NAME_CHARS.sub("_", base)
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not stem:
+        raise AppError(f"不支持的文件：{name!r} 没有扩展名；只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
+    suffix = "." + suffix.lower()
+    if suffix not in ALLOWED_SUFFIXES:
+        raise AppError(f"不支持的文件类型 {suffix}：只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
+    return stem[: _NAME_MAX - len(suffix)] + suffix
+
+
+def validate_question(question: Any, limit: int = MAX_QUESTION_CHARS) -> str:
+    """检查问题：不能为空、不能超过 limit 个字符（第 7 章）。"""
+    if not isinstance(question, str):
+        raise AppError("问题必须是文字", 422)
+    text = question.strip()
+    if not text:
+        raise AppError("问题不能为空：请输入要问的内容", 422)
+    if len(text) > limit:
+        raise AppError(f"问题太长：最多 {limit} 个字，当前 {len(text)} 个字", 422)
+    return text
+
+
+def validate_session_id(session_id: str | None) -> str | None:
+    """会话编号只允许字母、数字、下划线和连字符，最长 64 位（第 7 章）。"""
+    if session_id is None or session_id == "":
+        return None
+    if not _SESSION_RE.match(session_id):
+        raise AppError("session_id 格式不对：只能包含字母、数字、_ 和 -，最长 64 位", 422)
+    return session_id
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """把模型调用的异常翻译成 (状态码, 中文说明)，告诉用户下一步怎么做（第 7 章）。"""
+    if isinstance(exc, AppError):
+        return exc.status, exc.message
+    keep = "对话记录已保留，可以稍后重试。"
+    if isinstance(exc, openai.AuthenticationError):
+        return 502, f"模型服务拒绝了密钥（401）：请检查服务器 .env 中的 API Key。{keep}"
+    if isinstance(exc, openai.RateLimitError):
+        return 503, f"模型服务限流（429）：请求太频繁，请稍等片刻。{keep}"
+    if isinstance(exc, openai.APITimeoutError):
+        return 504, f"模型服务超时：没有在规定时间内回答。{keep}"
+    if isinstance(exc, openai.APIConnectionError):
+        return 502, f"连不上模型服务：请检查网络与 base_url。{keep}"
+    if isinstance(exc, openai.APIStatusError):
+        return 502, f"模型服务出错（{exc.status_code}）：{exc.message}。{keep}"
+    return 500, f"回答时出错（{type(exc).__name__}）：{exc}。{keep}"
+
+
+def source_dict(source: Any) -> dict[str, Any]:
+    """把 rag.Source 变成 JSON 友好的字典，并附上可以打开原文的链接（第 7 章）。"""
+    data = asdict(source)
+    data["label"] = source.label()
+    data["url"] = document_url(source.source)
+    return data
+
+
+def document_url(source: str) -> str:
+    """某个文档在 API 里的地址：/api/documents/<来源>（第 7 章）。"""
+    from urllib.parse import quote
+
+    return "/api/documents/" + quote(source)
+
+
+def answer_dict(answer: RagAnswer, session_id: str | None) -> dict[str, Any]:
+    """问答结果的 JSON 形式（第 7 章）。"""
+    return {
+        "answer": answer.answer,
+        "sources": [source_dict(s) for s in answer.sources],
+        "refused": answer.refused,
+        "standalone_question": answer.standalone_question,
+        "session_id": session_id,
+    }
+
+
+@dataclass
+class UploadResult:
+    """一次上传的结果：保存的文件名、入库状态（新增/更新/跳过）、写入块数与报告行（第 7 章）。"""
+
+    name: str
+    ok: bool
+    status: str
+    chunks: int
+    report: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON 形式（第 7 章）。"""
+        return asdict(self)
+
+
+def open_knowledge_base(settings: Settings | None = None, *, collection: str = "assistant",
+                        **kwargs: Any) -> KnowledgeBase:
+    """助手自己的知识库集合（嵌入式 Chroma；设置了 CHROMA_HOST 时在 Chroma 服务上）（第 7 章）。"""
+    return KnowledgeBase(collection, settings=settings or load_settings(), **kwargs)
+
+
+def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_DIR,
+                        uploads_dir: Path = UPLOADS_DIR) -> IngestReport:
+    """让库与"课程文档 + 上传区"一致：增量入库两处的文件，删掉两处都已没有的文档（第 7 章）。"""
+    report = IngestReport()
+    present: set[str] = set()
+    for root in (corpus_dir, uploads_dir):
+        if root is None or not Path(root).is_dir() or not any(Path(root).iterdir()):
+            continue
+        part = kb.ingest(Path(root))
+        report.files += part.files
+        report.chunks_added += part.chunks_added
+        report.chunks_deleted += part.chunks_deleted
+        present |= {f.source for f in part.files}
+    for source in kb.sources():
+        if source not in present:
+            n = kb.delete_source(source)
+            report.chunks_deleted += n
+            report.add(source, "删除", f"文件已不存在，删除 {n} 块")
+    report.total_chunks = kb.count()
+    return report
+
+
+class Assistant:
+    """个人知识库助手：把知识库、检索问答链和会话历史组装在一起（第 7 章）。"""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        settings: Settings | None = None,
+        llm: BaseChatModel | None = None,
+        embeddings: Embeddings | None = None,
+        config: AppConfig | None = None,
+        history_store: Any = None,
+        corpus_dir: Path | None = KNOWLEDGE_DIR,
+    ) -> None:
+        self.kb = kb
+        self.settings = settings or load_settings()
+        self.config = config or AppConfig(token=self.settings.app_token)
+        self.config.uploads_dir = Path(self.config.uploads_dir)
+        self.corpus_dir = corpus_dir
+        self.history = history_store or SessionStore(self.config.max_sessions)
+        self.llm = llm or get_chat_model(settings=self.settings)
+        self.embeddings = embeddings or kb.embeddings
+        self._write_lock = threading.Lock()
+        # 检索器每次提问都去查知识库（BM25 索引在写入后自动重建），上传后不必重建问答链
+        retriever = kb.as_retriever(kind=self.config.retriever_kind, k=self.config.k)
+        self.chain: RagChain = build_rag_chain(
+            retriever, self.llm, embeddings=self.embeddings, history_store=self.history)
+
+    # ---- 状态 ----
+    def health(self) -> dict[str, Any]:
+        """健康检查：提供方、模型、知识库规模（第 7 章）。"""
+        spec = get_provider(self.settings.llm_provider)
+        model = getattr(self.llm, "model_name", None) or default_model(settings=self.settings)
+        host = self.settings.chroma_host
+        return {
+            "status": "ok",
+            "provider": spec.name,
+            "provider_label": spec.label,
+            "model": model,
+            "embedding_provider": self.settings.embedding_provider,
+            "chunks": int(self.kb.count()),
+            "documents": len(self.document_names()),
+            "vector_store": f"chroma-server {host}:{self.settings.chroma_port}" if host
+            else "chroma-embedded",
+            "auth": bool(self.config.token),
+        }
+
+    def provider_line(self) -> str:
+        """一行说明当前的模型与知识库（界面顶部显示）（第 7 章）。"""
+        h = self.health()
+        return (f"当前模型：{h['provider']}（{h['provider_label']}） {h['model']} · "
+                f"知识库：{h['documents']} 个文档、{h['chunks']} 块 · 向量库：{h['vector_store']}")
+
+    # ---- 问答 ----
+    def ask(self, question: Any, session_id: str | None = None) -> RagAnswer:
+        """回答一个问题；出错时抛出异常，历史不受影响（第 7 章）。"""
+        question = validate_question(question, self.config.max_question_chars)
+        return self.chain.invoke(question, validate_session_id(session_id))
+
+    def stream(self, question: Any, session_id: str | None = None) -> Iterator[str | RagAnswer]:
+        """流式回答：先产出文字片段，最后产出 RagAnswer（第 7 章）。"""
+        question = validate_question(question, self.config.max_question_chars)
+        return self.chain.stream(question, validate_session_id(session_id))
+
+    def clear_session(self, session_id: str) -> None:
+        """清空某个会话的历史（第 7 章）。"""
+        sid = validate_session_id(session_id)
+        if sid and hasattr(self.history, "clear"):
+            self.history.clear(sid)
+
+    def session_messages(self, session_id: str) -> list[dict[str, str]]:
+        """某个会话的历史，形如 [{"role": "user", "content": ...}]（第 7 章）。"""
+        sid = validate_session_id(session_id)
+        roles = {"human": "user", "ai": "assistant"}
+        return [{"role": roles.get(m.type, m.type), "content": str(m.content)}
+                for m in (self.history.messages(sid) if sid else [])]
+
+    # ---- 检索 ----
+    def search(self, query: Any, k: int = 4, kind: str | None = None) -> list[dict[str, Any]]:
+        """直接检索知识库（默认与问答相同的检索方式），返回来源、页码、片段与分数（第 7 章）。"""
+        query = validate_question(query, self.config.max_question_chars)
+        if not 1 <= int(k) <= 50:
+            raise AppError("k 必须在 1 到 50 之间", 422)
+        try:
+            retriever = self.kb.as_retriever(kind=kind or self.config.retriever_kind, k=int(k))
+        except ValueError as exc:
+            raise AppError(str(exc), 422) from None
+        results = []
+        for doc in retriever.invoke(query):
+            src = doc.metadata.get("source", "未知来源")
+            score = doc.metadata.get("score")
+            results.append({
+                "source": src, "page": doc.metadata.get("page"),
+                "snippet": doc.page_content.strip()[:200],
+                "score": None if score is None else round(float(score), 4),
+                "url": document_url(src),
+            })
+        return results
+
+    # ---- 文档 ----
+    def chunk_counts(self) -> dict[str, int]:
+        """每个文档在库里有多少块（第 7 章）。"""
+        counts: dict[str, int] = {}
+        for meta in self.kb.collection.get(include=["metadatas"])["metadatas"]:
+            meta = meta or {}
+            name = str(meta.get("file", meta.get("source")))
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def document_names(self) -> list[str]:
+        """知识库里的全部文档（第 7 章）。"""
+        return list(self.kb.sources())
+
+    def uploaded_names(self) -> list[str]:
+        """上传区里的文件名（第 7 章）。"""
+        up = self.config.uploads_dir
+        if not up.is_dir():
+            return []
+        return sorted(p.name for p in up.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def documents(self) -> list[dict[str, Any]]:
+        """文档清单：名称、块数、是否为上传的文件（第 7 章）。"""
+        counts = self.chunk_counts()
+        uploaded = set(self.uploaded_names())
+        return [{"name": n, "chunks": counts[n], "uploaded": n in uploaded, "url": document_url(n)}
+                for n in sorted(counts)]
+
+    def document_path(self, source: str) -> Path:
+        """来源对应的原文件（在上传区或课程文档目录里），不允许跳出这两个目录（第 7 章）。"""
+        if any(unicodedata.category(ch) == "Cc" for ch in source):
+            raise AppError("文件名含有控制字符", 400)
+        if source in self.document_names():
+            for root in (self.config.uploads_dir, self.corpus_dir):
+                if root is None:
+                    continue
+                root = Path(root).resolve()
+                path = (root / source).resolve()
+                if path.is_relative_to(root) and path.is_file():
+                    return path
+        raise AppError(f"没有找到文档 {source!r}", 404)
+
+    def upload(self, filename: str, data: bytes) -> UploadResult:
+        """保存上传的文件并增量入库；失败时恢复原状，原有文档照常可检索（第 7 章）。"""
+        name = sanitize_filename(filename)
+        if len(data) > self.config.max_upload_bytes:
+            raise AppError(
+                f"文件过大：{len(data) / 1024 / 1024:.1f} MB，上限 {self.config.max_upload_mb:g} MB", 413)
+        if not data:
+            raise AppError(f"文件 {name} 是空的（0 字节）", 400)
+        up = self.config.uploads_dir
+        up.mkdir(parents=True, exist_ok=True)
+        target = up / name
+        with self._write_lock:
+            if not target.exists() and name in self.document_names():
+                raise AppError(f"{name} 与课程自带的文档同名：请改个文件名再上传", 409)
+            # 先写进隐藏的临时文件再改名：入库的永远是完整的文件
+            fd, tmp = tempfile.mkstemp(dir=up, prefix=".upload-", suffix=target.suffix)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            backup = target.with_name(f".backup-{name}") if target.exists() else None
+            if backup is not None:
+                os.replace(target, backup)
+            os.replace(tmp, target)
+            try:
+                report = self.kb.ingest([target], root=up)
+            except Exception:
+                self._rollback(target, backup, reingest=True)
+                raise
+            status = next((f for f in report.files if f.source == name), None)
+            if status is None or status.status == "失败":
+                self._rollback(target, backup, reingest=False)  # 知识库在入库失败时保留旧块
+                detail = status.detail if status else "没有入库"
+                raise AppError(f"{name} 入库失败：{detail}。知识库未改动", 422)
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        return UploadResult(name, True, status.status, report.chunks_added,
+                            [str(f) for f in report.files])
+
+    def _rollback(self, target: Path, backup: Path | None, reingest: bool) -> None:
+        """上传失败：删掉新文件、恢复旧版本；入库中途出错时把旧版本重新入库。"""
+        target.unlink(missing_ok=True)
+        if backup is not None:
+            os.replace(backup, target)
+        if not reingest:
+            return
+        try:
+            if backup is not None:
+                self.kb.ingest([target], root=target.parent)
+            else:
+                self.kb.delete_source(target.name)
+        except Exception:  # 尽力恢复；要报告的是原来的异常
+            pass
+
+    def delete(self, name: str) -> dict[str, Any]:
+        """删除一个上传的文档：从知识库移除它的全部块并删掉文件（第 7 章）。"""
+        if any(unicodedata.category(ch) == "Cc" for ch in name) or re.search(r"[\\/]", name):
+            raise AppError("文档名不合法：只能删除上传区里的文件", 400)
+        with self._write_lock:
+            if name not in self.uploaded_names():
+                if name in self.document_names():
+                    raise AppError(f"{name} 是课程自带的文档，不能删除；只能删除上传的文档", 403)
+                raise AppError(f"没有找到上传的文档 {name!r}", 404)
+            removed = self.kb.delete_source(name)
+            (self.config.uploads_dir / name).unlink(missing_ok=True)
+        return {"name": name, "deleted": True, "chunks": removed}

@@ -1,0 +1,398 @@
+"""知识库助手的接口测试：TestClient 与真实 uvicorn（本机空闲端口）两条路都走一遍。"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers.app import (
+    AppConfig,
+    Assistant,
+    SessionStore,
+    create_app,
+    sanitize_filename,
+    sync_knowledge_base,
+)
+from helpers.app.client import ApiError, AssistantClient, parse_sse
+from helpers.app.server import serve_in_thread
+from helpers.app.service import AppError, validate_question
+from helpers.knowledge import KnowledgeBase
+from helpers.llm import get_chat_model
+
+DOCS = {
+    "coffee.md": "# 星河咖啡馆\n\n星河咖啡馆的招牌饮品是桂花拿铁，每杯售价 28 元。\n\n"
+                 "星河咖啡馆每天早上七点开门，晚上十点打烊。\n",
+    "garden.md": "# 青藤植物园\n\n青藤植物园里最古老的树是一棵银杏，树龄约 800 年。\n\n"
+                 "植物园的温室里种着三百多种兰花。\n",
+    "notes.txt": "机器学习课程的期末考试安排在六月二十日上午九点，地点是教学楼 302 室。\n",
+}
+TOKEN = "test-token-123"
+
+
+# ---- 测试用的知识库 ---------------------------------------------------------------
+def make_kb(corpus: Path, db: Path) -> KnowledgeBase:
+    """小知识库：几篇临时文档，嵌入式 Chroma 放在临时目录。"""
+    kb = KnowledgeBase(collection="app-test", persist_dir=db)
+    sync_knowledge_base(kb, corpus, db / "no-uploads")
+    return kb
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for name, text in DOCS.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def kb(corpus, tmp_path_factory):
+    return make_kb(corpus, tmp_path_factory.mktemp("db"))
+
+
+def make_assistant(kb, corpus: Path, uploads: Path, **kwargs) -> Assistant:
+    config = AppConfig(uploads_dir=uploads, max_upload_mb=kwargs.pop("max_upload_mb", 1),
+                       token=kwargs.pop("token", None))
+    return Assistant(kb, config=config, corpus_dir=corpus, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def assistant(kb, corpus, tmp_path_factory) -> Assistant:
+    return make_assistant(kb, corpus, tmp_path_factory.mktemp("uploads"))
+
+
+@pytest.fixture(scope="module")
+def client(assistant) -> TestClient:
+    return TestClient(create_app(assistant))
+
+
+def upload(client: TestClient, name: str, data: bytes | str, **kw) -> httpx.Response:
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    return client.post("/api/documents", files={"file": (name, body)}, **kw)
+
+
+# ---- 基本功能 -----------------------------------------------------------------------
+def test_health_reports_provider_model_and_chunks(client):
+    h = client.get("/health").json()
+    assert h["status"] == "ok"
+    assert h["provider"] == "offline" and "offline" in h["model"]
+    assert h["chunks"] >= 3 and h["documents"] == 3
+    assert h["vector_store"] == "chroma-embedded"
+
+
+def test_chat_answers_with_sources(client):
+    r = client.post("/api/chat", json={"question": "星河咖啡馆的招牌饮品是什么？"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "桂花拿铁" in body["answer"] and not body["refused"]
+    assert body["sources"][0]["source"] == "coffee.md"
+    assert body["sources"][0]["url"] == "/api/documents/coffee.md"
+    assert body["session_id"]  # 没传就自动生成
+
+
+def test_unanswerable_question_is_refused(client):
+    body = client.post("/api/chat", json={"question": "火星上的天气预报是什么？"}).json()
+    assert body["refused"] and body["sources"] == []
+
+
+def test_session_history_is_kept(client):
+    sid = "history-1"
+    client.post("/api/chat", json={"question": "青藤植物园最古老的树是什么？", "session_id": sid})
+    r = client.post("/api/chat", json={"question": "它的树龄多大？", "session_id": sid})
+    assert "青藤植物园" in r.json()["standalone_question"]  # 追问结合了上一轮
+    assert "800" in r.json()["answer"]
+    messages = client.get(f"/api/sessions/{sid}").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 2
+    client.delete(f"/api/sessions/{sid}")
+    assert client.get(f"/api/sessions/{sid}").json()["messages"] == []
+
+
+def test_stream_sends_tokens_then_sources(client):
+    with client.stream("POST", "/api/chat/stream",
+                       json={"question": "期末考试在哪里？", "session_id": "s-stream"}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["x-accel-buffering"] == "no"
+        events = list(parse_sse(r.iter_lines()))
+    names = [e for e, _ in events]
+    assert names.count("token") >= 2 and names[-1] == "done" and "error" not in names
+    done = events[-1][1]
+    assert "".join(d["text"] for e, d in events if e == "token") == done["answer"]
+    assert "302" in done["answer"] and done["sources"][0]["source"] == "notes.txt"
+
+
+def test_parse_sse_handles_comments_and_multiline_data():
+    lines = [": 心跳", "event: token", 'data: {"text":', 'data: "你好"}', "", "data: {}", ""]
+    assert list(parse_sse(lines)) == [("token", {"text": "你好"}), ("message", {})]
+
+
+def test_upload_list_search_download_delete(client):
+    r = upload(client, "moon.md", "月光书店的店猫名叫芝麻，是一只橘猫。\n")
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["ok"] and report["name"] == "moon.md" and report["status"] == "新增"
+    assert report["chunks"] >= 1
+    assert report["report"] and any("moon.md" in line for line in report["report"])
+
+    docs = {d["name"]: d for d in client.get("/api/documents").json()["documents"]}
+    assert docs["moon.md"]["uploaded"] and not docs["coffee.md"]["uploaded"]
+
+    hits = client.get("/api/search", params={"q": "月光书店的店猫叫什么", "k": 2}).json()["results"]
+    assert len(hits) <= 2 and hits[0]["source"] == "moon.md"
+    answer = client.post("/api/chat", json={"question": "月光书店的店猫叫什么名字？"}).json()
+    assert "芝麻" in answer["answer"] and answer["sources"][0]["source"] == "moon.md"
+
+    original = client.get("/api/documents/moon.md")
+    assert original.status_code == 200 and "芝麻" in original.text
+
+    r = client.delete("/api/documents/moon.md")
+    assert r.status_code == 200 and r.json()["deleted"]
+    assert "moon.md" not in [d["name"] for d in client.get("/api/documents").json()["documents"]]
+    hits = client.get("/api/search", params={"q": "月光书店的店猫叫什么", "k": 4}).json()["results"]
+    assert all(h["source"] != "moon.md" for h in hits)
+    assert client.get("/api/documents/moon.md").status_code == 404
+
+
+def test_reupload_replaces_old_version(client):
+    assert upload(client, "version.md", "版本测试：暗号是苹果。\n").json()["status"] == "新增"
+    assert upload(client, "version.md", "版本测试：暗号是香蕉。\n").json()["status"] == "更新"
+    assert upload(client, "version.md", "版本测试：暗号是香蕉。\n").json()["status"] == "跳过"
+    hits = client.get("/api/search", params={"q": "版本测试的暗号", "k": 5}).json()["results"]
+    texts = [h["snippet"] for h in hits if h["source"] == "version.md"]
+    assert texts and all("香蕉" in t and "苹果" not in t for t in texts)
+    client.delete("/api/documents/version.md")
+
+
+def test_docs_and_openapi_are_served(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/health", "/api/chat", "/api/chat/stream", "/api/documents", "/api/search"} <= set(paths)
+
+
+def test_ui_is_mounted_at_root(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    config = client.get("/config").json()
+    assert config["title"] == "个人知识库助手"
+
+
+# ---- 错误输入 ---------------------------------------------------------------------------
+@pytest.mark.parametrize("body, message", [
+    ({"question": ""}, "问题不能为空"),
+    ({"question": "   \n "}, "问题不能为空"),
+    ({"question": "问" * 2001}, "问题太长"),
+    ({}, "缺少问题"),
+    ({"question": 123}, "类型不对"),
+    ({"question": "你好", "session_id": "../../etc"}, "session_id 格式不对"),
+])
+def test_bad_questions_rejected_in_chinese(client, body, message):
+    for path in ("/api/chat", "/api/chat/stream"):
+        r = client.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        assert message in r.json()["detail"]
+
+
+def test_invalid_json_rejected(client):
+    r = client.post("/api/chat", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
+
+
+def test_question_at_limit_is_accepted(client):
+    assert client.post("/api/chat", json={"question": "咖啡" * 1000}).status_code == 200
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"q": ""}, "问题不能为空"), ({"q": "咖啡", "k": 0}, "k 必须"), ({"q": "咖啡", "k": "x"}, "类型不对"),
+    ({}, "缺少查询"),
+])
+def test_bad_search_rejected(client, params, message):
+    r = client.get("/api/search", params=params)
+    assert r.status_code == 422 and message in r.json()["detail"]
+
+
+@pytest.mark.parametrize("name, saved", [
+    ("../../evil.md", "evil.md"),
+    ("/etc/evil2.md", "evil2.md"),
+    ("C:\\Users\\a\\evil3.md", "evil3.md"),
+    ("..\\..\\evil4.md", "evil4.md"),
+    ("笔记 (1).md", "笔记 (1).md"),
+    ("a;rm -rf $HOME.txt", "a_rm -rf _HOME.txt"),
+])
+def test_upload_names_are_sanitised(client, assistant, name, saved):
+    r = upload(client, name, f"文件名测试 {saved}。\n")
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == saved
+    uploads = assistant.config.uploads_dir
+    assert (uploads / saved).is_file()
+    assert not (uploads.parent / "evil.md").exists() and not Path("/etc/evil2.md").exists()
+    assert client.delete(f"/api/documents/{saved}").status_code == 200
+
+
+@pytest.mark.parametrize("name, status, message", [
+    ("../../etc/passwd", 415, "没有扩展名"),
+    ("virus.exe", 415, "不支持的文件类型 .exe"),
+    ("bad\x00name.md", 400, "控制字符"),
+    ("", 400, ""),
+    (".md", 415, ""),
+])
+def test_bad_upload_names_rejected(name, status, message):
+    with pytest.raises(AppError) as err:
+        sanitize_filename(name)
+    assert err.value.status == status and message in err.value.message
+
+
+def test_bad_upload_type_over_http(client):
+    r = upload(client, "virus.exe", b"MZ\x90\x00")
+    assert r.status_code == 415 and "只接受" in r.json()["detail"]
+
+
+def test_oversized_and_empty_uploads_rejected(client, assistant):
+    r = upload(client, "big.txt", "大" * (assistant.config.max_upload_bytes // 3 + 10))
+    assert r.status_code == 413 and "文件过大" in r.json()["detail"]
+    r = upload(client, "empty.md", b"")
+    assert r.status_code == 400 and "空" in r.json()["detail"]
+    assert not any(p.name in {"big.txt", "empty.md"} for p in assistant.config.uploads_dir.iterdir())
+
+
+def test_corrupt_upload_leaves_store_intact(client, assistant):
+    before = client.get("/health").json()["chunks"]
+    for name, data in [("broken.pdf", b"%PDF-1.7\n garbage garbage"), ("fake.pdf", b"not a pdf"),
+                       ("binary.txt", b"\x00\x01\x02\xff\xfe" * 50)]:
+        r = upload(client, name, data)
+        assert r.status_code == 422, r.text
+        assert name in r.json()["detail"]
+    assert client.get("/health").json()["chunks"] == before
+    assert sorted(p.name for p in assistant.config.uploads_dir.iterdir()) == []
+    answer = client.post("/api/chat", json={"question": "星河咖啡馆的招牌饮品是什么？"}).json()
+    assert "桂花拿铁" in answer["answer"]
+
+
+def test_upload_cannot_shadow_course_document(client):
+    r = upload(client, "coffee.md", "冒名顶替的内容。\n")
+    assert r.status_code == 409 and "同名" in r.json()["detail"]
+    assert "桂花拿铁" in client.get("/api/documents/coffee.md").text
+
+
+def test_delete_rules(client):
+    r = client.delete("/api/documents/coffee.md")
+    assert r.status_code == 403 and "课程自带" in r.json()["detail"]
+    assert client.delete("/api/documents/nothing.md").status_code == 404
+    assert client.delete("/api/documents/../coffee.md").status_code in (400, 404)
+    assert client.get("/api/documents/../../etc/passwd").status_code in (400, 404)
+    assert client.get("/api/documents/%2e%2e/%2e%2e/etc/passwd").status_code in (400, 404)
+
+
+# ---- 模型出错 -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def faulty(kb, corpus, assistant) -> TestClient:
+    """同一个知识库与会话存储，但模型每次都返回 500（离线服务的故障模拟）。"""
+    llm = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0)
+    broken = make_assistant(kb, corpus, assistant.config.uploads_dir, llm=llm,
+                            history_store=assistant.history)
+    return TestClient(create_app(broken, ui=False))
+
+
+def test_provider_error_keeps_history(client, faulty):
+    sid = "fault-1"
+    assert client.post("/api/chat", json={"question": "星河咖啡馆几点开门？",
+                                          "session_id": sid}).status_code == 200
+    r = faulty.post("/api/chat", json={"question": "星河咖啡馆几点打烊？", "session_id": sid})
+    assert r.status_code == 502
+    assert "模型服务出错（500）" in r.json()["detail"] and "对话记录已保留" in r.json()["detail"]
+    with faulty.stream("POST", "/api/chat/stream",
+                       json={"question": "星河咖啡馆几点打烊？", "session_id": sid}) as s:
+        events = list(parse_sse(s.iter_lines()))
+    assert events[-1][0] == "error" and "500" in events[-1][1]["detail"]
+    messages = client.get(f"/api/sessions/{sid}").json()["messages"]
+    assert len(messages) == 2 and "七点" in messages[1]["content"]
+    # 模型恢复后同一会话照常继续
+    r = client.post("/api/chat", json={"question": "星河咖啡馆几点打烊？", "session_id": sid})
+    assert r.status_code == 200 and "十点" in r.json()["answer"]
+
+
+# ---- 访问令牌 -------------------------------------------------------------------------------
+def test_token_required_when_configured(kb, corpus, tmp_path):
+    locked = make_assistant(kb, corpus, tmp_path / "up", token=TOKEN)
+    c = TestClient(create_app(locked, ui=False))
+    assert c.get("/health").status_code == 200  # 健康检查不需要令牌
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                    {"Authorization": f"Basic {TOKEN}"}):
+        r = c.post("/api/chat", json={"question": "咖啡"}, headers=headers)
+        assert r.status_code == 401 and "未授权" in r.json()["detail"]
+        assert r.headers["www-authenticate"] == "Bearer"
+    assert c.get("/api/documents").status_code == 401
+    assert upload(c, "x.md", "内容").status_code == 401
+    ok = {"Authorization": f"Bearer {TOKEN}"}
+    assert c.post("/api/chat", json={"question": "咖啡"}, headers=ok).status_code == 200
+    assert c.get("/api/search", params={"q": "咖啡"}, headers=ok).status_code == 200
+
+
+def test_validate_question_unit():
+    assert validate_question("  你好 ") == "你好"
+    with pytest.raises(AppError):
+        validate_question(None)
+
+
+def test_session_store_is_bounded():
+    from langchain_core.messages import HumanMessage
+
+    store = SessionStore(max_sessions=3, max_messages=4)
+    for i in range(5):
+        store.add_messages(f"s{i}", [HumanMessage(str(j)) for j in range(6)])
+    assert store.messages("s0") == [] and len(store.messages("s4")) == 4
+
+
+# ---- 真实的 uvicorn 服务 ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(kb, corpus, tmp_path_factory):
+    app = create_app(make_assistant(kb, corpus, tmp_path_factory.mktemp("up-real"), token=TOKEN))
+    with serve_in_thread(app) as base:
+        yield base
+
+
+def test_real_server_end_to_end(server, tmp_path):
+    with AssistantClient(server, token=TOKEN) as api:
+        assert api.health()["status"] == "ok"
+        assert "桂花拿铁" in api.chat("星河咖啡馆的招牌饮品是什么？")["answer"]
+        events = list(api.stream("青藤植物园最古老的树是什么？"))
+        assert events[0][0] == "token" and events[-1][0] == "done"
+        assert events[-1][1]["sources"][0]["source"] == "garden.md"
+        doc = tmp_path / "lake.md"
+        doc.write_text("镜湖公园的游船每小时租金 60 元。\n", encoding="utf-8")
+        assert api.upload(doc)["ok"]
+        assert api.search("镜湖公园游船租金", k=1)[0]["source"] == "lake.md"
+        assert "lake.md" in [d["name"] for d in api.documents()]
+        api.delete("lake.md")
+        with pytest.raises(ApiError) as err:
+            api.chat("")
+        assert err.value.status == 422
+    with pytest.raises(ApiError) as err:
+        AssistantClient(server).documents()
+    assert err.value.status == 401
+    assert httpx.get(server + "/").status_code in (200, 401)  # 界面要求登录
+
+
+def test_real_server_concurrent_requests(server):
+    questions = {
+        "星河咖啡馆的招牌饮品是什么？": ("coffee.md", "桂花拿铁"),
+        "青藤植物园最古老的树是什么？": ("garden.md", "银杏"),
+        "期末考试在哪里？": ("notes.txt", "302"),
+    }
+    jobs = [q for q in questions for _ in range(6)]
+
+    def ask(question: str) -> tuple[str, dict]:
+        with AssistantClient(server, token=TOKEN) as api:
+            if len(question) % 2:
+                return question, list(api.stream(question))[-1][1]
+            return question, api.chat(question)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(ask, jobs))
+    assert len(results) == len(jobs)
+    for question, body in results:
+        source, fact = questions[question]
+        assert fact in body["answer"] and body["sources"][0]["source"] == source
