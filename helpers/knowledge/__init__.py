@@ -1,0 +1,38 @@
+"""搭建知识库：加载 → 清洗 → 切分 → 嵌入 → Chroma，以及向量、BM25 与混合检索（第 4 章）。"""
+
+import logging as _logging
+
+from helpers.knowledge.clean import (
+    clean_pdf_pages, clean_text, is_page_number, join_broken_lines, normalize_whitespace,
+    repeated_edge_lines, strip_headers_footers,
+)
+from helpers.knowledge.load import (
+    DEFAULT_MAX_FILE_MB, SUPPORTED, LoadError, decode_text, discover, load_directory, load_file,
+)
+from helpers.knowledge.search import (
+    RETRIEVER_KINDS, BM25Index, KnowledgeRetriever, matches_filter, rrf_fuse, tokenize,
+)
+from helpers.knowledge.split import (
+    CHINESE_SEPARATORS, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, make_splitter, split_documents,
+)
+from helpers.knowledge.store import (
+    FileStatus, IngestReport, KnowledgeBase, chunk_ids, collection_name_for, course_knowledge_base,
+    embedding_id, make_client,
+)
+
+try:  # jieba 默认往 stderr 打印加载日志：课程里用到它时保持安静
+    import jieba as _jieba
+
+    _jieba.setLogLevel(_logging.WARNING)
+except ImportError:  # pragma: no cover
+    pass
+
+__all__ = [
+    "BM25Index", "CHINESE_SEPARATORS", "DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_MAX_FILE_MB", "FileStatus", "IngestReport", "KnowledgeBase", "KnowledgeRetriever",
+    "LoadError", "RETRIEVER_KINDS", "SUPPORTED", "chunk_ids", "clean_pdf_pages", "clean_text",
+    "collection_name_for", "course_knowledge_base", "decode_text", "discover", "embedding_id",
+    "is_page_number", "join_broken_lines", "load_directory", "load_file", "make_client",
+    "make_splitter", "matches_filter", "normalize_whitespace", "repeated_edge_lines", "rrf_fuse",
+    "split_documents", "strip_headers_footers", "tokenize",
+]
