@@ -25,10 +25,10 @@ def package_versions(names: tuple[str, ...] = CORE_PACKAGES) -> dict[str, str]:
 
 def cjk_font_path() -> Path:
     """把 PyMuPDF 自带的中文字体（Droid Sans Fallback）写到缓存目录，返回路径（第 1 章）。"""
-    import pymupdf
-
     path = CACHE_DIR / "fonts" / "DroidSansFallback.ttf"
     if not path.is_file():
+        import pymupdf  # 导入要几秒，字体已缓存时就不必导入
+
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(pymupdf.Font("cjk").buffer)

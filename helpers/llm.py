@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
 from langchain_core.outputs import LLMResult
@@ -67,7 +68,7 @@ def enable_cache(path: Path | None = None):
 
 
 def get_chat_model(provider: str | None = None, model: str | None = None, *,
-                   settings: Settings | None = None, cache: bool | None = None,
+                   settings: Settings | None = None, cache: bool | BaseCache | None = None,
                    **kwargs: Any) -> ChatOpenAI:
     """返回 LangChain 聊天模型；离线、OpenAI、智谱、文心、星火、通义等都走 OpenAI 兼容接口（第 3 章）。"""
     settings = settings or load_settings()
@@ -85,8 +86,9 @@ def get_chat_model(provider: str | None = None, model: str | None = None, *,
     if spec.name == "offline":
         options["http_client"] = offline.http_client()
         options["http_async_client"] = offline.async_http_client()
-    use_cache = settings.llm_cache if cache is None else cache
-    if use_cache:
+    if isinstance(cache, BaseCache):  # 传入现成的缓存，例如 enable_cache(某个路径)
+        options["cache"] = cache
+    elif settings.llm_cache if cache is None else cache:
         options["cache"] = enable_cache()
     options.update(kwargs)
     chat = ChatOpenAI(**options)
@@ -160,10 +162,11 @@ class UsageTracker(BaseCallbackHandler):
                 meta = getattr(msg, "response_metadata", None) or {}
                 p, c = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
                 model = meta.get("model_name", "?")
+                cost = estimate_cost(self.provider, p, c)
+                if "total_cost" in usage:  # LangChain 把缓存命中的费用记为 0
+                    cost = float(usage["total_cost"])
                 with self._lock:
-                    self.calls.append(
-                        CallRecord(model, p, c, estimate_cost(self.provider, p, c), seconds)
-                    )
+                    self.calls.append(CallRecord(model, p, c, cost, seconds))
 
     @property
     def prompt_tokens(self) -> int:
