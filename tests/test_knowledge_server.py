@@ -1,0 +1,72 @@
+"""服务器模式：同一个 KnowledgeBase 连到真实的 `chroma run`（全班共用一个知识库的做法）。"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from test_knowledge_store import write_corpus
+
+from helpers.config import load_settings
+from helpers.knowledge import KnowledgeBase
+
+
+def _chroma_cli() -> str | None:
+    local = Path(sys.executable).parent / "chroma"
+    return str(local) if local.exists() else shutil.which("chroma")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    cli = _chroma_cli()
+    if cli is None:
+        pytest.skip("没有找到 chroma 命令行（chromadb 没装好？），跳过服务器模式测试")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [cli, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("chroma run 没能在 90 秒内启动")
+            time.sleep(0.3)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_same_code_against_chroma_server(chroma_server, tmp_path):
+    settings = load_settings(chroma_host="127.0.0.1", chroma_port=chroma_server)
+    kb = KnowledgeBase("server", settings=settings, chunk_size=60, chunk_overlap=10)
+    assert kb.client.get_settings().chroma_server_http_port == chroma_server
+    corpus = write_corpus(tmp_path / "docs")
+    assert kb.ingest(corpus).count("新增") == 3
+    assert kb.hybrid("倒数排名融合", k=1)[0][0].metadata["source"] == "rag.md"
+    # 另一个"学生"连同一台服务器：看到同一份知识库，重复入库什么也不写
+    other = KnowledgeBase("server", settings=settings, chunk_size=60, chunk_overlap=10)
+    assert other.count() == kb.count() > 0
+    assert other.ingest(corpus).count("跳过") == 3
+    assert (tmp_path / "server" / "chroma.sqlite3").is_file()  # 数据在服务器那边
