@@ -77,6 +77,8 @@ body.jp-Notebook { overflow: visible; padding: 0; }
 .llmu-main pre, .llmu-main code, .llmu-main kbd, .llmu-main samp { font-family: var(--llmu-mono); }
 .llmu-main .jp-InputArea-editor pre, .llmu-main .jp-RenderedText pre { font-size: 13px; line-height: 1.5; margin: 0; }
 .llmu-main .jp-InputArea-editor .highlight pre { padding: 6px 8px; }
+.llmu-main .jp-RenderedMarkdown pre { background: #f6f8fa; padding: 8px 10px; border-radius: 4px; }
+.llmu-main math[display="block"] { margin: 0.8em 0; font-size: 1.1em; }
 .llmu-main .jp-OutputArea-output pre { white-space: pre-wrap; word-break: break-word; }
 details.llmu-answer { margin: 0.5rem 0; border: 1px dashed #d0a000; border-radius: 6px; padding: 0.3rem 0.6rem;
   background: #fffbe6; }
@@ -158,12 +160,44 @@ def _h1_and_subtitle(markdown: str) -> tuple[str, str]:
     return title, subtitle
 
 
-def _exporter():
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
+def tex_to_mathml(tex: str, display: bool = False) -> str:
+    """把 LaTeX 公式转成 MathML，浏览器原生显示，不需要 MathJax（发布）。"""
+    from latex2mathml.converter import convert
 
-    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"llmu.html.j2": _FRAGMENT_TEMPLATE})],
-                        template_file="llmu.html.j2")
+    try:
+        return convert(tex.strip(), display="block" if display else "inline")
+    except Exception:  # 转不了的公式原样显示，不让整页失败
+        return f'<code class="llmu-tex">{html.escape(tex)}</code>'
+
+
+def _exporter():
+    from jinja2 import DictLoader, pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):  # nbconvert 把公式留给 MathJax（CDN），这里在构建时转成 MathML
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    class Exporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(escape=False, attachments=cell.get("attachments", {}),
+                                      embed_images=self.embed_images,
+                                      path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                      anchor_link_text=self.anchor_link_text,
+                                      exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return Exporter(template_name="lab", extra_loaders=[DictLoader({"llmu.html.j2": _FRAGMENT_TEMPLATE})],
+                    template_file="llmu.html.j2")
 
 
 def _count_images(nb) -> int:

@@ -33,7 +33,8 @@ def _demo_notebooks(root: Path) -> list[Path]:
                                metadata={"jupyter": {"source_hidden": True}, "tags": ["参考答案"]})
         nb.cells = [
             new_markdown_cell(f"# 第 {n} 章 演示章节\n\n一句话介绍本章。\n\n学完本章你将能够：\n- 看懂中文"),
-            new_markdown_cell("## 1. 画图\n\n见 [小结](#小结)，也见 [另一章](../C9_more/C9_more.ipynb#练习)。"),
+            new_markdown_cell("## 1. 画图\n\n见 [小结](#小结)，也见 [另一章](../C9_more/C9_more.ipynb#练习)。"
+                              "公式 $\\frac{a}{b}$ 与\n\n$$\\sqrt{x^2}$$"),
             plot,
             new_markdown_cell("## 小结\n\n- 中文要显示出来\n\n## 练习"),
             answer,
@@ -109,6 +110,7 @@ def test_demo_site_renders_answers_folded_and_links_rewritten(demo_site):
     assert [h for _, h in pages[0].headings] == ["1. 画图", "小结", "练习"]
     text = (out / "C8_demo.html").read_text(encoding="utf-8")
     assert '<details class="llmu-answer"><summary>参考答案' in text
+    assert text.count("<math") == 2 and "<mfrac>" in text and "$" not in text  # 公式在构建时转成 MathML
     assert 'href="#小结"' in text and 'id="小结"' in text
     assert 'href="C9_more.html#练习"' in text  # 笔记本之间的链接指向网页
     assert 'href="C9_more.html">第 9 章 演示章节 →' in text  # 下一章
