@@ -32,8 +32,8 @@ def all_notebooks() -> list[Path]:
     return sorted(p for p in NOTEBOOK_DIR.glob("C*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
-def execute(path: Path, timeout: int = 600) -> float:
-    """在笔记本所在目录执行并就地保存，返回耗时（秒）（测试约定）。"""
+def execute(path: Path, timeout: int = 600, save: bool = True) -> float:
+    """在笔记本所在目录执行并就地保存（save=False 只计时），返回耗时（秒）（测试约定）。"""
     import nbformat
     from nbclient import NotebookClient
 
@@ -46,7 +46,8 @@ def execute(path: Path, timeout: int = 600) -> float:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         nb.metadata.pop("widgets", None)
-        nbformat.write(nb, path)
+        if save:
+            nbformat.write(nb, path)
         return time.perf_counter() - start
     finally:
         os.environ.clear()
@@ -56,6 +57,7 @@ def execute(path: Path, timeout: int = 600) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="离线重新执行笔记本并保存输出")
     parser.add_argument("names", nargs="*", help="章节名或路径，如 C1 或 notebooks/C2_api/C2_api.ipynb；缺省为全部")
+    parser.add_argument("--no-save", action="store_true", help="只执行并计时，不改动笔记本（教师估算课时用）")
     args = parser.parse_args(argv)
     targets = all_notebooks()
     if args.names:
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print("没有找到要执行的笔记本", file=sys.stderr)
         return 1
     for path in targets:
-        secs = execute(path)
+        secs = execute(path, save=not args.no_save)
         print(f"{path.relative_to(PROJECT_ROOT)}：{secs:.1f} 秒")
     return 0
 
