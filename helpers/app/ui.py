@@ -87,9 +87,9 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
             path = Path(p)
             try:
                 result = assistant.upload(path.name, path.read_bytes())
-                lines.append(f"- ✅ **{result.name}**：" + "；".join(result.report))
+                lines += [f"- ✔ {line}" for line in result.report]
             except AppError as exc:
-                lines.append(f"- ❌ **{path.name}**：{exc.message}")
+                lines.append(f"- ✘ {exc.message}")
         return ("\n".join(lines) or "没有选择文件", _documents_table(assistant),
                 gr.update(choices=assistant.uploaded_names(), value=None), assistant.provider_line())
 
@@ -126,7 +126,7 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
                             file_count="multiple", file_types=list(ALLOWED_SUFFIXES),
                             elem_id="upload")
             report = gr.Markdown(elem_id="report")
-            table = gr.Dataframe(_documents_table(assistant), headers=["文档", "段数", "上传的"],
+            table = gr.Dataframe(_documents_table(assistant), headers=["文档", "块数", "上传的"],
                                  label="知识库中的文档", interactive=False, elem_id="documents")
             with gr.Row():
                 doomed = gr.Dropdown(assistant.uploaded_names(), label="选择要删除的上传文档",

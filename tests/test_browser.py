@@ -1,0 +1,170 @@
+"""浏览器测试：Playwright 驱动 Debian 的 chromium，上传文档、提问，看回答流式出现并带引用。
+
+没有 chromium 时测试失败（apt-get install -y chromium）；设 LLM_UNIVERSE_SKIP_BROWSER=1 可跳过。
+截图保存在 artifacts/（不提交）。
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from helpers.app import AppConfig, Assistant, create_app, sync_knowledge_base
+from helpers.app.server import serve_in_thread
+from helpers.config import PROJECT_ROOT
+from helpers.knowledge import KnowledgeBase
+from helpers.llm import get_chat_model
+from helpers.rag import build_rag_chain
+
+SKIP_VAR = "LLM_UNIVERSE_SKIP_BROWSER"
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+WAIT_MS = 60_000
+FACT = "紫藤书院的院训是“慎思笃行”，书院创立于 1923 年，首任山长是林见山。\n"
+
+# 记录助手回答气泡文字的每一次变化：用来确认回答是一段段流式出现的
+_WATCH_JS = """() => {
+  window.__lengths = [];
+  const box = document.querySelector('#chatbot');
+  new MutationObserver(() => {
+    const bots = box.querySelectorAll('[data-testid="bot"]');
+    if (bots.length) window.__lengths.push(bots[bots.length - 1].innerText.length);
+  }).observe(box, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def chromium_path() -> str:
+    """找到 Debian 的 chromium；找不到时测试失败并说明怎么办。"""
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(exe).exists():
+        pytest.fail("没有找到 chromium：请运行 apt-get install -y chromium"
+                    f"（或设置 {SKIP_VAR}=1 跳过浏览器测试）")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if os.environ.get(SKIP_VAR) == "1":
+        pytest.skip(f"{SKIP_VAR}=1：跳过浏览器测试")
+    exe = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory) -> Assistant:
+    corpus = tmp_path_factory.mktemp("corpus")
+    (corpus / "coffee.md").write_text("# 星河咖啡馆\n\n星河咖啡馆的招牌饮品是桂花拿铁，每杯 28 元。\n",
+                                      encoding="utf-8")
+    (corpus / "garden.md").write_text("# 青藤植物园\n\n青藤植物园里最古老的树是一棵银杏。\n",
+                                      encoding="utf-8")
+    db = tmp_path_factory.mktemp("db")
+    kb = KnowledgeBase(collection="browser-test", persist_dir=db)
+    sync_knowledge_base(kb, corpus, db / "none")
+    config = AppConfig(uploads_dir=tmp_path_factory.mktemp("uploads"))
+    return Assistant(kb, config=config, corpus_dir=corpus)
+
+
+@pytest.fixture(scope="module")
+def server(assistant):
+    with serve_in_thread(create_app(assistant)) as base:
+        yield base
+
+
+def ask(page, question: str) -> None:
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+
+
+def wait_for_answer(page, n: int, text: str) -> str:
+    """等第 n 个助手回答出现且包含 text，返回它的文字。"""
+    page.wait_for_function(
+        """([n, text]) => {
+            const bots = document.querySelectorAll('#chatbot [data-testid="bot"]');
+            return bots.length === n && bots[n - 1].innerText.includes(text);
+        }""", arg=[n, text], timeout=WAIT_MS)
+    return page.locator('#chatbot [data-testid="bot"]').nth(n - 1).inner_text()
+
+
+def test_upload_ask_stream_cite_in_browser(browser, server, assistant, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="zh-CN")
+    hosts: set[str] = set()
+    page.on("request", lambda req: hosts.add(urlparse(req.url).hostname or req.url))
+    page.goto(server + "/", wait_until="load")  # Gradio 永远不会"网络空闲"：只等 load 与元素
+    page.wait_for_selector("#question textarea", timeout=WAIT_MS)
+    status = page.inner_text("#status")
+    assert "offline（离线教学模型）" in status and "2 个文档" in status
+
+    # 上传一个带独特事实的文档，看入库报告
+    doc = tmp_path / "zitengshuyuan.md"
+    doc.write_text(FACT, encoding="utf-8")
+    page.get_by_role("tab", name="文档").click()
+    page.set_input_files("#upload input[type=file]", str(doc))
+    page.wait_for_function(
+        "document.querySelector('#report').innerText.includes('zitengshuyuan.md')", timeout=WAIT_MS)
+    report = page.inner_text("#report")
+    assert "✔ 新增" in report
+    page.wait_for_function("document.querySelector('#documents').innerText.includes('zitengshuyuan')",
+                           timeout=WAIT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_upload.png"))
+
+    # 提问：回答流式出现，并引用刚上传的文档
+    page.get_by_role("tab", name="对话").click()
+    page.evaluate(_WATCH_JS)
+    ask(page, "紫藤书院的院训是什么？")
+    answer = wait_for_answer(page, 1, "引用")  # 引用列表在回答结束时才加上
+    assert "慎思笃行" in answer and "[1]" in answer
+    link = page.locator("#chatbot a[href='/api/documents/zitengshuyuan.md']")
+    assert link.inner_text() == "zitengshuyuan.md"
+    lengths = [n for n in page.evaluate("window.__lengths") if n > 0]
+    assert len(set(lengths)) >= 3, f"回答没有分段出现：{lengths}"
+    page.screenshot(path=str(ARTIFACTS / "browser_app.png"))
+
+    # 引用链接能打开原文
+    original = page.request.get(server + link.get_attribute("href"))
+    assert original.ok and "林见山" in original.text()
+
+    # 模型出错：界面给出中文原因，之前的对话还在，恢复后接着聊
+    good_chain = assistant.chain
+    broken = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0)
+    assistant.chain = build_rag_chain(good_chain.retriever, broken, embeddings=good_chain.embeddings,
+                                      history_store=assistant.history)
+    try:
+        ask(page, "首任山长是谁？")
+        error = wait_for_answer(page, 2, "模型服务出错")
+    finally:
+        assistant.chain = good_chain
+    assert "对话记录已保留" in error
+    assert "慎思笃行" in page.locator('#chatbot [data-testid="bot"]').first.inner_text()
+    ask(page, "紫藤书院的首任山长是谁？")
+    assert "林见山" in wait_for_answer(page, 3, "引用")
+    page.screenshot(path=str(ARTIFACTS / "browser_error_recovery.png"))
+
+    # 清空对话：界面与服务端历史都清空
+    page.click("#clear")
+    page.wait_for_function(
+        "document.querySelectorAll('#chatbot [data-testid=\"bot\"]').length === 0", timeout=WAIT_MS)
+
+    assert hosts <= {"127.0.0.1"}, f"页面访问了外部地址：{hosts}"
+    page.close()
+
+
+def test_empty_question_is_not_sent(browser, server):
+    page = browser.new_page(locale="zh-CN")
+    page.goto(server + "/", wait_until="load")
+    page.wait_for_selector("#question textarea", timeout=WAIT_MS)
+    page.fill("#question textarea", "   ")
+    page.get_by_role("button", name="发送").click()
+    page.get_by_text("问题不能为空").first.wait_for(timeout=WAIT_MS)  # 弹出中文提示
+    assert page.locator('#chatbot [data-testid="user"]').count() == 0
+    page.close()
