@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import os
+import re
+import shlex
+import socket
 from pathlib import Path
 
 import httpx
@@ -18,8 +23,9 @@ from helpers.app import (
     sync_knowledge_base,
 )
 from helpers.app.client import ApiError, AssistantClient, parse_sse
-from helpers.app.server import serve_in_thread
+from helpers.app.server import parse_args, serve_in_subprocess, serve_in_thread
 from helpers.app.service import AppError, validate_question
+from helpers.config import PROJECT_ROOT
 from helpers.knowledge import KnowledgeBase
 from helpers.llm import get_chat_model
 
@@ -396,3 +402,54 @@ def test_real_server_concurrent_requests(server):
     for question, body in results:
         source, fact = questions[question]
         assert fact in body["answer"] and body["sources"][0]["source"] == source
+
+
+# ---- 命令行、镜像与"不打电话回家" ----------------------------------------------------------
+def test_cli_starts_api_and_ui(corpus, tmp_path):
+    """python -m helpers.app 在子进程里启动（小文档目录、临时向量库），然后停止。"""
+    env = {**os.environ, "VECTOR_DB_DIR": str(tmp_path / "db")}
+    args = ("--corpus-dir", str(corpus), "--uploads-dir", str(tmp_path / "up"), "--collection", "cli-test")
+    with serve_in_subprocess(*args, env=env, timeout=180) as base:
+        health = httpx.get(base + "/health").json()
+        assert health["documents"] == 3 and health["provider"] == "offline"
+        with AssistantClient(base) as api:
+            assert "银杏" in api.chat("青藤植物园最古老的树是什么？")["answer"]
+        page = httpx.get(base + "/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
+def test_app_makes_no_external_connections(assistant, monkeypatch):
+    """建应用、打开界面、问答、上传：只连本机（Gradio 的统计上报已关闭）。"""
+    seen: list[object] = []
+    real_connect, real_lookup = socket.socket.connect, socket.getaddrinfo
+
+    def connect(self, address):
+        seen.append(address)
+        return real_connect(self, address)
+
+    def lookup(host, *args, **kwargs):
+        seen.append(host)
+        return real_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    c = TestClient(create_app(assistant))
+    assert c.get("/").status_code == 200 and c.get("/config").status_code == 200
+    assert c.post("/api/chat", json={"question": "星河咖啡馆几点开门？"}).status_code == 200
+    hosts = {a[0] if isinstance(a, tuple) else a for a in seen}
+    assert hosts <= {"127.0.0.1", "localhost", "::1"}, hosts
+
+
+def test_app_dockerfile_runs_the_cli():
+    """镜像的 CMD 就是 python -m helpers.app：参数能被解析，COPY 的文件都存在。"""
+    dockerfile = PROJECT_ROOT / "docker" / "app.Dockerfile"
+    lines = re.sub(r"\\\n", " ", dockerfile.read_text(encoding="utf-8")).splitlines()
+    steps = [line.split(" ", 1) for line in lines if line.strip() and not line.startswith("#")]
+    cmd = json.loads(dict(steps)["CMD"])
+    assert cmd[:3] == ["python", "-m", "helpers.app"]
+    args = parse_args(cmd[3:])
+    assert (args.host, args.port) == ("0.0.0.0", 7860)
+    for word, rest in steps:
+        if word == "COPY":
+            sources = [s for s in shlex.split(rest) if not s.startswith("--")][:-1]
+            assert all((PROJECT_ROOT / s).exists() for s in sources), rest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,7 +24,8 @@ from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 
 def create_app(assistant: Assistant | None = None, *, kb: Any = None,
                settings: Settings | None = None, config: AppConfig | None = None,
-               llm: Any = None, ui: bool = True, ui_path: str = "/", sync: bool = True) -> FastAPI:
+               llm: Any = None, ui: bool = True, ui_path: str = "/", sync: bool = True,
+               corpus_dir: Path = KNOWLEDGE_DIR) -> FastAPI:
     """组装完整应用：API 路由在前，Gradio 界面挂在 ui_path（默认根路径）（第 7 章）。"""
     if assistant is None:
         settings = settings or load_settings()
@@ -31,8 +33,8 @@ def create_app(assistant: Assistant | None = None, *, kb: Any = None,
         if kb is None:
             kb = open_knowledge_base(settings)
             if sync:
-                sync_knowledge_base(kb, KNOWLEDGE_DIR, config.uploads_dir)
-        assistant = Assistant(kb, settings=settings, config=config, llm=llm)
+                sync_knowledge_base(kb, corpus_dir, config.uploads_dir)
+        assistant = Assistant(kb, settings=settings, config=config, llm=llm, corpus_dir=corpus_dir)
     app = create_api(assistant)
     if ui:
         from helpers.app.ui import mount_ui

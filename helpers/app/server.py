@@ -6,6 +6,8 @@
   APP_TOKEN            访问令牌：API 要求 Authorization: Bearer <令牌>，界面要求登录
   APP_UPLOADS_DIR      上传区目录（默认 data/uploads）
   APP_MAX_UPLOAD_MB    上传大小上限（默认 20）
+  APP_COLLECTION       知识库集合名（默认 assistant）
+  APP_CORPUS_DIR       文档目录（默认课程的 data/knowledge_db）
 """
 
 from __future__ import annotations
@@ -53,16 +55,32 @@ def config_from_env(token: str | None = None) -> AppConfig:
     return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token)
 
 
+def corpus_from_env() -> Path:
+    """文档目录：APP_CORPUS_DIR，默认课程文档 data/knowledge_db（第 7 章）。"""
+    raw = os.environ.get("APP_CORPUS_DIR", "").strip()
+    path = Path(raw).expanduser() if raw else KNOWLEDGE_DIR
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    if not path.is_dir():
+        raise ConfigError(f"APP_CORPUS_DIR={raw!r} 不是一个目录：请写存放文档的文件夹")
+    return path
+
+
+def collection_from_env() -> str:
+    """知识库集合名：APP_COLLECTION，默认 assistant（第 7 章）。"""
+    return os.environ.get("APP_COLLECTION", "").strip() or "assistant"
+
+
 def app_from_env() -> FastAPI:
     """uvicorn 的工厂函数：uvicorn --factory helpers.app.server:app_from_env（第 7 章）。"""
     from helpers.app import create_app
 
     settings = load_settings()
     config = config_from_env(settings.app_token)
-    kb = _PREPARED.get("kb") or open_knowledge_base(settings)
+    kb = _PREPARED.get("kb") or open_knowledge_base(settings, collection=collection_from_env())
+    corpus = corpus_from_env()
     if os.environ.get(_ENV_SYNCED) != "1":  # 直接用 uvicorn 启动时在这里同步知识库
-        sync_knowledge_base(kb, KNOWLEDGE_DIR, config.uploads_dir)
-    return create_app(kb=kb, settings=settings, config=config,
+        sync_knowledge_base(kb, corpus, config.uploads_dir)
+    return create_app(kb=kb, settings=settings, config=config, corpus_dir=corpus,
                       ui=os.environ.get(_ENV_UI, "1") != "0")
 
 
@@ -75,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="进程数；大于 1 时请用 Chroma 服务（CHROMA_HOST）共享知识库")
     parser.add_argument("--uploads-dir", help="上传区目录（默认 data/uploads）")
     parser.add_argument("--max-upload-mb", type=float, help="上传大小上限（默认 20）")
+    parser.add_argument("--collection", help="知识库集合名（默认 assistant）")
+    parser.add_argument("--corpus-dir", help="文档目录（默认课程文档 data/knowledge_db）")
     parser.add_argument("--no-ui", action="store_true", help="只启动 API，不挂 Gradio 界面")
     parser.add_argument("--log-level", default="warning", help="uvicorn 日志级别")
     return parser.parse_args(argv)
@@ -89,17 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["APP_UPLOADS_DIR"] = args.uploads_dir
     if args.max_upload_mb is not None:
         os.environ["APP_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
+    if args.collection:
+        os.environ["APP_COLLECTION"] = args.collection
+    if args.corpus_dir:
+        os.environ["APP_CORPUS_DIR"] = args.corpus_dir
     if args.no_ui:
         os.environ[_ENV_UI] = "0"
     try:
         settings = load_settings()
         config = config_from_env(settings.app_token)
-        kb = open_knowledge_base(settings)
+        corpus = corpus_from_env()
+        kb = open_knowledge_base(settings, collection=collection_from_env())
     except (ConfigError, ValueError) as exc:
         print(f"配置错误：{exc}", file=sys.stderr)
         return 2
-    print("同步知识库（课程文档 + 上传区）…", flush=True)
-    report = sync_knowledge_base(kb, KNOWLEDGE_DIR, config.uploads_dir)
+    print("同步知识库（文档目录 + 上传区）…", flush=True)
+    report = sync_knowledge_base(kb, corpus, config.uploads_dir)
     print(report.summary(), flush=True)
     _PREPARED["kb"] = kb
     os.environ[_ENV_SYNCED] = "1"
