@@ -25,6 +25,7 @@ needs_browser = pytest.mark.skipif(BROWSER_SKIPPED, reason="没有 chromium（�
 def _demo_notebooks(root: Path) -> list[Path]:
     """两个小笔记本：带图、参考答案、章内锚点与跨章链接。"""
     paths = []
+    exercise_titles = {8: "### 练习 1：写点什么", 9: "**练习 1（链）**：写一条链。"}
     for n, name in ((8, "C8_demo"), (9, "C9_more")):
         nb = new_notebook()
         plot = new_code_cell("plt.show()", execution_count=1)
@@ -36,8 +37,9 @@ def _demo_notebooks(root: Path) -> list[Path]:
             new_markdown_cell("## 1. 画图\n\n见 [小结](#小结)，也见 [另一章](../C9_more/C9_more.ipynb#练习)。"
                               "公式 $\\frac{a}{b}$ 与\n\n$$\\sqrt{x^2}$$"),
             plot,
-            new_markdown_cell("## 小结\n\n- 中文要显示出来\n\n## 练习"),
+            new_markdown_cell(f"## 小结\n\n- 中文要显示出来\n\n## 练习\n\n{exercise_titles[n]}"),
             answer,
+            new_code_cell('assert x == 1\nassert x > 0\nprint("练习 1 通过 ✓")'),
         ]
         path = root / "notebooks" / name / f"{name}.ipynb"
         path.parent.mkdir(parents=True)
@@ -117,6 +119,19 @@ def test_demo_site_renders_answers_folded_and_links_rewritten(demo_site):
     combined = (out / "course.html").read_text(encoding="utf-8")
     assert 'href="#C9_more--练习"' in combined and 'id="C9_more--练习"' in combined
     assert '<details class="llmu-answer" open>' in combined  # PDF 里参考答案展开
+
+
+def test_exercises_are_read_from_the_notebooks(demo_site):
+    _, pages = demo_site
+    found = [site.exercises(p.source) for p in pages]
+    assert [(e.number, e.title, e.asserts) for e in found[0]] == [(1, "写点什么", 2)]
+    assert [(e.number, e.title, e.asserts) for e in found[1]] == [(1, "链", 2)]
+
+
+def test_teaching_guide_lists_every_exercise():
+    text = site.TEACHING_DOC.read_text(encoding="utf-8")
+    block = text.split(site.EXERCISES_BEGIN)[1].split(site.EXERCISES_END)[0].strip()
+    assert block == site.exercises_markdown(), "练习一览过期：运行 uv run python -m helpers.site exercises --write"
 
 
 @needs_browser
