@@ -37,9 +37,9 @@ def execute(path: Path, timeout: int = 600, save: bool = True) -> float:
     import nbformat
     from nbclient import NotebookClient
 
-    old = dict(os.environ)
+    old, env = dict(os.environ), offline_env()  # 先算好离线环境：清空之后就读不到 PATH 等变量了
     os.environ.clear()
-    os.environ.update(offline_env())
+    os.environ.update(env)
     try:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
