@@ -27,7 +27,7 @@ PDF_NAME = "llm-universe.pdf"
 COURSE_TITLE = "动手学大模型应用开发（LLM Universe）"
 COURSE_BLURB = ("面向 Python 开发者的中文大模型应用开发课程：从调用大模型 API、LangChain、Chroma 向量知识库、"
                 "Prompt 设计、评估迭代，一直做到一个可用的个人知识库助手。每一章都不需要 API Key、不需要联网，"
-                "本网站展示的就是离线默认环境下真实运行得到的输出。")
+                "这里展示的每一个输出都是在离线默认环境下真实运行得到的。")
 DOC_PAGES = {"docs/teaching.md": ("teaching", "教师指南")}  # 额外渲染成网页的 Markdown 文档
 MAX_COPY_BYTES = 5_000_000  # 被链接的仓库文件小于此大小时复制进网站
 
@@ -87,7 +87,11 @@ details.llmu-answer > summary { cursor: pointer; color: #8a6d00; font-weight: 60
   border-top: 1px solid var(--llmu-border); }
 .llmu-pager a { color: var(--llmu-accent); text-decoration: none; }
 .llmu-chapters { border-collapse: collapse; width: 100%; margin: 1rem 0; }
-.llmu-chapters td { border-bottom: 1px solid var(--llmu-border); padding: 0.6rem 0.4rem; vertical-align: top; }
+.llmu-main .llmu-chapters td { border: 0; border-bottom: 1px solid var(--llmu-border); padding: 0.6rem 0.4rem;
+  vertical-align: top; text-align: left; background: none; }
+.llmu-main .llmu-chapters td:first-child { width: 18rem; padding-right: 1.5rem; }
+.llmu-main .llmu-doc pre code { background: none; padding: 0; }
+.llmu-main .llmu-doc pre { margin: 0.5rem 0; }
 .llmu-chapters a { color: var(--llmu-accent); text-decoration: none; font-weight: 600; }
 .llmu-note { color: #57606a; font-size: 14px; }
 .llmu-doc { font-size: 15px; line-height: 1.75; }
@@ -223,7 +227,8 @@ def render_notebook(path: Path, exporter=None) -> Page:
     title, subtitle = _h1_and_subtitle(first_md)
     body, _ = (exporter or _exporter()).from_notebook_node(nb)
     body = _ATTR_RE.sub(lambda m: f'{m[1]}="{_decode_local(m[2]) if m[1] != "src" else m[2]}"', body)
-    headings = [(hid, html.unescape(_TAG_RE.sub("", text)).strip()) for hid, text in _H2_RE.findall(body)]
+    headings = [(html.unescape(hid), html.unescape(_TAG_RE.sub("", text)).strip())
+                for hid, text in _H2_RE.findall(body)]
     return Page(slug=path.stem, title=title or path.stem, source=path, subtitle=subtitle, body=body,
                 headings=headings, images=_count_images(nb))
 
@@ -231,7 +236,7 @@ def render_notebook(path: Path, exporter=None) -> Page:
 def _decode_local(value: str) -> str:
     """把 nbconvert 百分号编码的中文锚点还原（id="小结"、href="#小结"）。"""
     if value.startswith("#") or "://" not in value:
-        return html.escape(unquote(value), quote=True)
+        return html.escape(unquote(html.unescape(value)), quote=True)
     return value
 
 
@@ -295,19 +300,16 @@ def _rewrite_links(page: Page, pages: list[Page], out: Path, combined: bool) -> 
 
 
 def _nav(pages: list[Page], current: Page | None, has_pdf: bool) -> str:
-    items = []
-    for p in pages:
-        if not p.is_chapter:
-            continue
-        cls = ' class="current"' if p is current else ""
-        toc = ""
-        if p is current and p.headings:
-            toc = '<ul class="llmu-toc">' + "".join(
-                f'<li><a href="#{html.escape(hid, quote=True)}">{html.escape(text)}</a></li>'
-                for hid, text in p.headings) + "</ul>"
-        items.append(f'<li{cls}><a href="{p.filename}">{html.escape(p.title)}</a>{toc}</li>')
-    extra = [f'<li{" class=current" if p is current else ""}><a href="{p.filename}">{html.escape(p.title)}</a></li>'
-             for p in pages if not p.is_chapter]
+    def item(p: Page) -> str:
+        if p is not current:
+            return f'<li><a href="{p.filename}">{html.escape(p.title)}</a></li>'
+        toc = "".join(f'<li><a href="#{html.escape(hid, quote=True)}">{html.escape(text)}</a></li>'
+                      for hid, text in p.headings)
+        toc = f'<ul class="llmu-toc">{toc}</ul>' if toc else ""
+        return f'<li class="current"><a href="{p.filename}">{html.escape(p.title)}</a>{toc}</li>'
+
+    items = [item(p) for p in pages if p.is_chapter]
+    extra = [item(p) for p in pages if not p.is_chapter]
     if has_pdf:
         extra.append(f'<li><a href="{PDF_NAME}">下载全书 PDF</a></li>')
     return (f'<nav class="llmu-nav" aria-label="章节导航"><a class="llmu-brand" href="index.html">'
