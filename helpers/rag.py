@@ -102,16 +102,22 @@ def is_offline(llm: BaseChatModel) -> bool:
     return (getattr(llm, "metadata", None) or {}).get("provider") == "offline"
 
 
+def is_follow_up(question: str) -> bool:
+    """问题是不是依赖上文的追问：以指代词开头、含"它/这个"等，或很短（第 5 章）。"""
+    return bool(_PRONOUNS.search(question)) or len(question) <= 8
+
+
 def condense_question(question: str, history: list[BaseMessage], llm: BaseChatModel) -> str:
     """结合对话历史把追问改写成独立问题；离线模型不会改写，改用一条明说的规则（第 5 章）。"""
-    previous = [m.content for m in history if isinstance(m, HumanMessage)]
+    previous = [str(m.content) for m in history if isinstance(m, HumanMessage)]
     if not previous:
         return question
     if is_offline(llm):
-        # 规则：追问里有指代词或很短时，把上一个问题拼在前面一起检索
-        if _PRONOUNS.search(question) or len(question) <= 8:
-            return f"{previous[-1]} {question}"
-        return question
+        # 规则：追问前面拼上最近一个"完整"的问题（不是追问的那个）一起检索
+        if not is_follow_up(question):
+            return question
+        anchor = next((p for p in reversed(previous) if not is_follow_up(p)), previous[-1])
+        return f"{anchor} {question}"
     chain = CONDENSE_PROMPT | llm | StrOutputParser()
     rewritten = chain.invoke({"history": history, "question": question}).strip()
     return rewritten or question
@@ -238,5 +244,6 @@ def build_rag_chain(retriever: Retriever, llm: BaseChatModel | None = None, **kw
 
 __all__ = [
     "CONTEXT_CLOSE", "CONTEXT_OPEN", "NO_ANSWER", "RagAnswer", "RagChain", "Source",
-    "build_rag_chain", "condense_question", "format_context", "neutralize", "relevance_scores",
+    "build_rag_chain", "condense_question", "format_context", "is_follow_up", "is_offline",
+    "neutralize", "relevance_scores",
 ]

@@ -55,6 +55,16 @@ def test_follow_up_with_pronoun_is_condensed_with_first_question(chain):
     assert [s.source for s in second.sources] == ["vector_db.md"]
 
 
+def test_second_follow_up_anchors_on_last_complete_question(chain):
+    chain.invoke("Chroma 集合默认使用什么距离？", session_id="u2")
+    chain.invoke("它怎么改成 cosine？", session_id="u2")
+    third = chain.invoke("那这个要在什么时候设置？", session_id="u2")
+    assert third.standalone_question == "Chroma 集合默认使用什么距离？ 那这个要在什么时候设置？"
+    # 不是追问的问题保持原样
+    assert chain.invoke("BM25 的参数 b 通常取多少？", session_id="u2").standalone_question == (
+        "BM25 的参数 b 通常取多少？")
+
+
 def test_sessions_do_not_share_history(chain):
     chain.invoke("Chroma 集合默认使用什么距离？", session_id="alice")
     other = chain.invoke("它怎么改成 cosine？", session_id="bob")
