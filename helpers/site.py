@@ -142,7 +142,6 @@ class Page:
     subtitle: str = ""
     body: str = ""
     headings: list[tuple[str, str]] = field(default_factory=list)
-    images: int = 0
     is_chapter: bool = True
 
     @property
@@ -150,8 +149,9 @@ class Page:
         return f"{self.slug}.html"
 
 
-def _h1_and_subtitle(markdown: str) -> tuple[str, str]:
+def _h1_and_subtitle(nb) -> tuple[str, str]:
     """从第一个 Markdown 单元取 H1 标题和紧随其后的一句副标题。"""
+    markdown = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
     title, subtitle = "", ""
     lines = [ln.strip() for ln in markdown.splitlines()]
     for i, line in enumerate(lines):
@@ -228,14 +228,13 @@ def render_notebook(path: Path, exporter=None) -> Page:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    first_md = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
-    title, subtitle = _h1_and_subtitle(first_md)
+    title, subtitle = _h1_and_subtitle(nb)
     body, _ = (exporter or _exporter()).from_notebook_node(nb)
     body = _ATTR_RE.sub(lambda m: f'{m[1]}="{_decode_local(m[2]) if m[1] != "src" else m[2]}"', body)
     headings = [(html.unescape(hid), html.unescape(_TAG_RE.sub("", text)).strip())
                 for hid, text in _H2_RE.findall(body)]
     return Page(slug=path.stem, title=title or path.stem, source=path, subtitle=subtitle, body=body,
-                headings=headings, images=_count_images(nb))
+                headings=headings)
 
 
 def _decode_local(value: str) -> str:
@@ -690,9 +689,7 @@ def render_title(path: Path) -> str:
     """笔记本第一个 Markdown 单元里的 H1 标题（发布）。"""
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
-    first_md = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
-    return _h1_and_subtitle(first_md)[0] or path.stem
+    return _h1_and_subtitle(nbformat.read(path, as_version=4))[0] or path.stem
 
 
 def update_teaching_doc(doc: Path = TEACHING_DOC) -> bool:
