@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[_ENV_SYNCED] = "1"
     if args.host not in {"127.0.0.1", "localhost", "::1"} and not settings.app_token:
         print("提醒：监听在非本机地址却没有设置 APP_TOKEN，任何人都能访问并上传文档。", file=sys.stderr)
-    if args.workers > 1 and not settings.chroma_host:
-        print("提醒：多进程共用嵌入式 Chroma 可能互相覆盖，请设置 CHROMA_HOST 连接 Chroma 服务。",
+    if args.workers > 1:
+        print("提醒：多进程时每个进程各有一份会话历史（同一会话的请求可能落到不同进程）；"
+              + ("" if settings.chroma_host else "多进程写嵌入式 Chroma 可能互相覆盖，请设置 CHROMA_HOST。"),
               file=sys.stderr)
     where = f"http://{args.host}:{args.port}"
     print(f"个人知识库助手：界面 {where}/ · 接口文档 {where}/docs（Ctrl+C 停止）", flush=True)
