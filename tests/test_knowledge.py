@@ -9,10 +9,11 @@ import numpy as np
 import pymupdf
 import pytest
 
+from helpers.knowledge.search import CHAR_UNIGRAM, char_tokens, word_tokens
 from helpers.knowledge import (
     BM25Index, LoadError, clean_pdf_pages, clean_text, decode_text, discover, is_page_number,
     join_broken_lines, load_directory, load_file, matches_filter, normalize_whitespace, rrf_fuse,
-    split_documents, tokenize,
+    split_documents, weighted_fuse,
 )
 
 def make_pdf(path: Path, pages: list[str], header: str | None = "示例手册 · 内部资料",
@@ -144,29 +145,43 @@ def test_directory_walk_relative_sources(tmp_path):
     assert errors and errors[0][0] == "sub/c.png" and "不支持的文件类型" in errors[0][1]
 
 
-def test_bm25_matches_rank_bm25():
-    from rank_bm25 import BM25Okapi
+class LuceneIdfBM25:
+    """rank-bm25 的 BM25Okapi，换成永远为正的 Lucene idf（字级时单字 idf 打折）。"""
 
-    class LuceneIdfBM25(BM25Okapi):
-        """rank-bm25 的 BM25Okapi，换成永远为正的 Lucene idf。"""
+    def __new__(cls, corpus, unigram=1.0, **kw):
+        from rank_bm25 import BM25Okapi
 
-        def _calc_idf(self, nd):
-            self.idf = {w: np.log1p((self.corpus_size - n + 0.5) / (n + 0.5)) for w, n in nd.items()}
+        class Ref(BM25Okapi):
+            def _calc_idf(self, nd):
+                self.idf = {w: np.log1p((self.corpus_size - n + 0.5) / (n + 0.5)) * (unigram if len(w) == 1 else 1)
+                            for w, n in nd.items()}
 
-    texts = ["向量数据库用于存储嵌入", "BM25 是经典的关键词检索算法", "混合检索结合向量与关键词",
-             "Chroma 是一个向量数据库", "今天的天气很好"]
-    index = BM25Index.build(texts)
-    reference = LuceneIdfBM25([tokenize(t) for t in texts])
+        return Ref(corpus, **kw)
+
+
+TEXTS = ["向量数据库用于存储嵌入", "BM25 是经典的关键词检索算法", "混合检索结合向量与关键词",
+         "Chroma 是一个向量数据库", "今天的天气很好"]
+
+
+@pytest.mark.parametrize("analyzer", ["word", "char"])
+def test_bm25_matches_rank_bm25(analyzer):
+    tok = word_tokens if analyzer == "word" else char_tokens
+    index = BM25Index.build(TEXTS, analyzer)
+    params = {"k1": 1.2, "b": 0.75} if analyzer == "word" else {"k1": 0.9, "b": 0.5, "unigram": CHAR_UNIGRAM}
+    reference = LuceneIdfBM25([tok(t) for t in TEXTS], **params)
     for query in ["向量数据库", "关键词检索 BM25", "天气"]:
-        ours = index.score(query)
-        theirs = reference.get_scores(tokenize(query))
-        assert np.allclose(ours, theirs), query
+        assert np.allclose(index.score(query), reference.get_scores(tok(query))), query
     assert index.top("向量数据库", 2)[0][0] in (0, 3)
     assert index.top("火星文字", 3) == []
-    assert BM25Index.build(["只有一篇文档"]).top("文档", 1)[0][1] > 0  # 小知识库也搜得到
+    assert BM25Index.build(["只有一篇文档"], analyzer).top("文档", 1)[0][1] > 0  # 小知识库也搜得到
 
 
-def test_rrf_and_filter():
+def test_word_tokens_are_jieba_words():
+    assert word_tokens("向量数据库，用 Chroma！") == ["向量", "数据库", "用", "chroma"]
+
+
+def test_fusion_and_filter():
+    assert [key for key, _ in weighted_fuse([{"a": 2.0, "b": 1.0}, {"b": 10.0}], [1.0, 1.0])] == ["b", "a"]
     fused = rrf_fuse([["a", "b", "c"], ["b", "a", "d"]], k=60)
     assert [key for key, _ in fused[:2]] == ["a", "b"] and fused[-1][0] == "d"
     meta = {"source": "rag.md", "page": 3}

@@ -10,7 +10,8 @@ from helpers.knowledge.load import (
     DEFAULT_MAX_FILE_MB, SUPPORTED, LoadError, decode_text, discover, load_directory, load_file,
 )
 from helpers.knowledge.search import (
-    RETRIEVER_KINDS, BM25Index, KnowledgeRetriever, matches_filter, rrf_fuse, tokenize,
+    RETRIEVER_KINDS, BM25Index, KnowledgeRetriever, char_tokens, matches_filter, rrf_fuse, tokenize,
+    weighted_fuse, word_tokens,
 )
 from helpers.knowledge.split import (
     CHINESE_SEPARATORS, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, make_splitter, split_documents,
@@ -34,5 +35,6 @@ __all__ = [
     "collection_name_for", "course_knowledge_base", "decode_text", "discover", "embedding_id",
     "is_page_number", "join_broken_lines", "load_directory", "load_file", "make_client",
     "make_splitter", "matches_filter", "normalize_whitespace", "repeated_edge_lines", "rrf_fuse",
-    "split_documents", "strip_headers_footers", "tokenize",
+    "split_documents", "strip_headers_footers", "tokenize", "char_tokens", "weighted_fuse",
+    "word_tokens",
 ]

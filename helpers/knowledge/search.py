@@ -1,15 +1,19 @@
-"""检索：BM25 关键词检索、倒数排名融合（RRF）与 LangChain 检索器封装（第 4 章）。
+"""检索：BM25 关键词检索（词级与字级）、分数融合与 RRF、LangChain 检索器封装（第 4 章）。
 
-BM25 的打分公式与 rank-bm25 的 BM25Okapi 相同、只是 idf 取 Lucene 的 log(1 + (N-n+0.5)/(n+0.5))
-（BM25Okapi 的 idf 在只有一两篇文档时为 0 或负数，小知识库会什么都搜不到；测试里逐项对照）。实现用 scipy 稀疏矩阵：
-rank-bm25 每个查询词都要用 Python 循环扫一遍全部文档，1 万块时一次查询要几十毫秒；
-把"词 × 文档"的 BM25 分量预先算进稀疏矩阵后，查询只需取出查询词那几列求和。
-分词用字与相邻二字（与离线嵌入同一套特征）：不依赖词典，新词、术语、人名都切得动，且比 jieba 快两个数量级。
+BM25 的打分公式与 rank-bm25 的 BM25Okapi 相同，只是 idf 取 Lucene 的 log(1 + (N-n+0.5)/(n+0.5))
+（BM25Okapi 的 idf 在只有一两篇文档时为 0 或负数，小知识库会什么都搜不到；测试里与 rank-bm25 逐项对照）。
+为什么不直接调用 rank-bm25：它对每个查询词都用 Python 循环扫一遍全部文档，1 万块时一次查询要几十毫秒；
+这里把"文档 × 词"的 BM25 分量预先算进 scipy 稀疏矩阵，查询只需取出查询词那几列求和（1 万块约 1 毫秒）。
+两种分词：
+- 词级（word，默认的 BM25）：jieba 分词，经典做法；
+- 字级（char）：汉字单字 + 相邻二字（与离线嵌入同一套特征），不依赖词典，新词、人名、术语都切得动。
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -18,74 +22,140 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from scipy import sparse
 
-from helpers.offline.embeddings import feature_counts
+from helpers.offline.embeddings import FEATURE_TAG_SHIFT, feature_counts, features
+from helpers.offline.text import normalize
 
 if TYPE_CHECKING:
     from helpers.knowledge.store import KnowledgeBase
 
-BM25_K1 = 1.5
-BM25_B = 0.75
+# 参数在课程问题集与两套中文代理基准上测过（见 helpers/bench.py 文件头）
+WORD_K1, WORD_B = 1.2, 0.75  # 词级 BM25 用教科书参数
+CHAR_K1, CHAR_B = 0.9, 0.5  # 字级：词频饱和得快些、长度惩罚轻些
+CHAR_UNIGRAM = 0.5  # 字级里单字的 idf 打折：二元组更能区分意思，单字用来兜住换了说法的问题
 RRF_K = 60
+_PUNCT = re.compile(r"^[\W_]+$")
 
 
-def tokenize(text: str) -> list[str]:
-    """BM25 用的分词：汉字单字 + 相邻二字 + 英文单词/数字（第 4 章）。"""
-    from helpers.offline.embeddings import features
+def word_tokens(text: str) -> list[str]:
+    """词级 BM25 的分词：jieba 精确模式，去掉标点与空白，英文转小写（第 4 章）。"""
+    import jieba
 
+    jieba.setLogLevel(logging.WARNING)
+    return [w for w in jieba.lcut(normalize(text)) if w.strip() and not _PUNCT.match(w)]
+
+
+def char_tokens(text: str) -> list[str]:
+    """字级 BM25 的分词：汉字单字 + 相邻二字 + 英文单词/数字（第 4 章）。"""
     return [f for f, n in features(text).items() for _ in range(n)]
+
+
+tokenize = word_tokens  # 默认的 BM25 分词
+
+
+def _bm25_values(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n_docs: int, n_terms: int,
+                 k1: float, b: float, idf_scale: np.ndarray | None = None) -> sparse.csc_matrix:
+    """由 (文档, 词, 词频) 三元组算出 BM25 分量矩阵。"""
+    tf = tf.astype(np.float64)
+    doc_len = np.bincount(doc, weights=tf, minlength=n_docs)
+    avgdl = float(doc_len.mean()) if n_docs else 1.0
+    df = np.bincount(col, minlength=n_terms).astype(np.float64)
+    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    if idf_scale is not None:
+        idf = idf * idf_scale
+    values = idf[col] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len[doc] / (avgdl or 1.0)))
+    return sparse.csc_matrix((values, (doc, col)), shape=(n_docs, n_terms))
 
 
 @dataclass
 class BM25Index:
-    """BM25Okapi 打分的稀疏矩阵实现：build() 一次建好，score()/top() 毫秒级查询（第 4 章）。"""
+    """BM25 的稀疏矩阵实现：build() 一次建好，score()/top() 毫秒级查询（第 4 章）。"""
 
-    vocab: np.ndarray  # 排好序的特征键
-    weights: sparse.csc_matrix  # 文档 × 特征 的 BM25 分量
-    k1: float = BM25_K1
-    b: float = BM25_B
+    analyzer: str  # "word" 或 "char"
+    weights: sparse.csc_matrix  # 文档 × 词 的 BM25 分量
+    vocab: dict[str, int] = field(default_factory=dict)  # word：词 → 列
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # char：排好序的特征键
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = BM25_K1, b: float = BM25_B) -> "BM25Index":
-        """从文本列表建索引；idf 用 Lucene 的平滑公式，永远为正（第 4 章）。"""
+    def build(cls, texts: list[str], analyzer: str = "word", k1: float | None = None,
+              b: float | None = None) -> "BM25Index":
+        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字）（第 4 章）。"""
         n = len(texts)
-        doc, keys, tf = feature_counts(texts) if n else (np.zeros(0, np.int64),) * 3
-        vocab, col = np.unique(keys, return_inverse=True)
-        tf = tf.astype(np.float64)
-        doc_len = np.bincount(doc, weights=tf, minlength=n)
-        avgdl = doc_len.mean() if n else 1.0
-        df = np.bincount(col, minlength=len(vocab)).astype(np.float64)
-        idf = np.log1p((n - df + 0.5) / (df + 0.5))
-        denom = tf + k1 * (1 - b + b * doc_len[doc] / (avgdl or 1.0))
-        values = idf[col] * tf * (k1 + 1) / denom
-        weights = sparse.csc_matrix((values, (doc, col)), shape=(n, len(vocab)))
-        return cls(vocab=vocab, weights=weights, k1=k1, b=b)
+        if analyzer == "char":
+            doc, keys, tf = feature_counts(texts) if n else (np.zeros(0, np.int64),) * 3
+            vocab_keys, col = np.unique(keys, return_inverse=True)
+            scale = np.where((vocab_keys >> FEATURE_TAG_SHIFT) == 0, CHAR_UNIGRAM, 1.0)
+            weights = _bm25_values(doc, col, tf, n, len(vocab_keys), CHAR_K1 if k1 is None else k1,
+                                   CHAR_B if b is None else b, scale)
+            return cls("char", weights, keys=vocab_keys)
+        if analyzer != "word":
+            raise ValueError(f"analyzer 只能是 word 或 char，收到 {analyzer!r}")
+        vocab: dict[str, int] = {}
+        rows, cols, tfs = [], [], []
+        for i, text in enumerate(texts):
+            counts: dict[int, int] = {}
+            for w in word_tokens(text):
+                j = vocab.setdefault(w, len(vocab))
+                counts[j] = counts.get(j, 0) + 1
+            rows.extend([i] * len(counts))
+            cols.extend(counts)
+            tfs.extend(counts.values())
+        weights = _bm25_values(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
+                               np.array(tfs), n, len(vocab), WORD_K1 if k1 is None else k1,
+                               WORD_B if b is None else b)
+        return cls("word", weights, vocab=vocab)
 
     @property
     def size(self) -> int:
         return self.weights.shape[0]
 
+    def _query_columns(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.analyzer == "word":
+            counts: dict[int, int] = {}
+            for w in word_tokens(query):
+                if w in self.vocab:
+                    counts[self.vocab[w]] = counts.get(self.vocab[w], 0) + 1
+            return np.array(list(counts), dtype=np.int64), np.array(list(counts.values()), dtype=np.float64)
+        _, keys, qtf = feature_counts([query])
+        if not len(self.keys):
+            return np.zeros(0, np.int64), np.zeros(0)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        hit = self.keys[pos] == keys
+        return pos[hit], qtf[hit].astype(np.float64)
+
     def score(self, query: str) -> np.ndarray:
         """查询对每篇文档的 BM25 分数（第 4 章）。"""
-        _, keys, counts = feature_counts([query])
-        pos = np.searchsorted(self.vocab, keys)
-        pos = np.minimum(pos, max(len(self.vocab) - 1, 0))
-        hit = (self.vocab[pos] == keys) if len(self.vocab) else np.zeros(0, bool)
-        if not hit.any():
+        cols, qtf = self._query_columns(query)
+        if not len(cols):
             return np.zeros(self.size)
-        cols, qtf = pos[hit], counts[hit].astype(np.float64)
         return np.asarray(self.weights[:, cols] @ qtf).ravel()
 
     def top(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """分数最高的 k 篇 (文档序号, 分数)，分数为 0 的不返回（第 4 章）。"""
-        scores = self.score(query)
-        if allowed is not None:
-            scores = np.where(allowed, scores, 0.0)
-        k = min(k, len(scores))
-        if k <= 0:
-            return []
-        idx = np.argpartition(-scores, k - 1)[:k]
-        idx = idx[np.lexsort((idx, -scores[idx]))]
-        return [(int(i), float(scores[i])) for i in idx if scores[i] > 0]
+        return top_k(self.score(query), k, allowed)
+
+
+def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """分数数组里最高的 k 个 (序号, 分数)，同分按序号，0 分不要（第 4 章）。"""
+    if allowed is not None:
+        scores = np.where(allowed, scores, 0.0)
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.lexsort((idx, -scores[idx]))]
+    return [(int(i), float(scores[i])) for i in idx if scores[i] > 0]
+
+
+def weighted_fuse(score_lists: list[dict[str, float]], weights: list[float]) -> list[tuple[str, float]]:
+    """分数融合：每一路先除以本路最高分归一到 [0, 1]，再按权重相加后排序（第 4 章）。"""
+    total: dict[str, float] = {}
+    for scores, w in zip(score_lists, weights):
+        top = max(scores.values(), default=0.0)
+        if top <= 0:
+            continue
+        for key, value in scores.items():
+            total[key] = total.get(key, 0.0) + w * max(value, 0.0) / top
+    return sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def rrf_fuse(rankings: list[list[str]], k: int = RRF_K,

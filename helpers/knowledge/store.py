@@ -17,13 +17,15 @@ from langchain_core.embeddings import Embeddings
 from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge.load import DEFAULT_MAX_FILE_MB, LoadError, SourceFile, discover, load_file
 from helpers.knowledge.search import (
-    RETRIEVER_KINDS, RRF_K, BM25Index, KnowledgeRetriever, matches_filter, rrf_fuse,
+    RETRIEVER_KINDS, RRF_K, BM25Index, KnowledgeRetriever, matches_filter, rrf_fuse, weighted_fuse,
 )
 from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, split_documents
 
 PIPELINE_VERSION = 1  # 加载/清洗/切分逻辑变了就加 1，旧集合不再复用
-HYBRID_WEIGHTS = (1.0, 1.0)  # (向量, BM25) 在 RRF 里的权重
-HYBRID_CANDIDATES = 30  # 混合检索时每路先取多少候选
+# 混合检索三路的权重：向量、词级 BM25、字级 BM25（各自归一化到 [0,1] 后加权相加）。
+# 在课程问题集和两套中文代理基准上测过：这组权重三处都不低于任一单路；等权 RRF 反而不如 BM25
+HYBRID_WEIGHTS = {"dense": 0.3, "word": 0.7, "char": 0.7}
+HYBRID_CANDIDATES = 50  # 混合检索时每路先取多少候选
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,40}$")
 
 
@@ -173,7 +175,7 @@ class KnowledgeBase:
         )
         self._check_config()
         self._lock = threading.Lock()
-        self._bm25: tuple[int, list[Document], BM25Index] | None = None
+        self._sparse: tuple[int, list[Document], dict[str, BM25Index]] | None = None
         self._writes = 0
         self.last_report: IngestReport | None = None
 
@@ -218,14 +220,24 @@ class KnowledgeBase:
         return list(got["ids"]), [m or {} for m in got["metadatas"]]
 
     def _flush(self, pending: _Pending, bar: Any = None) -> int:
-        n = 0
-        for start in range(0, len(pending.ids), self.batch_size):
-            sl = slice(start, start + self.batch_size)
-            self.store.add_texts(pending.texts[sl], metadatas=pending.metas[sl], ids=pending.ids[sl])
-            n += len(pending.ids[sl])
-            self._writes += 1
-            if bar is not None:
-                bar.update(len(pending.ids[sl]))
+        """嵌入并写入攒下的块：嵌入下一批的同时，上一批在后台线程写进 Chroma。"""
+        from concurrent.futures import ThreadPoolExecutor
+
+        n, writing = 0, None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for start in range(0, len(pending.ids), self.batch_size):
+                sl = slice(start, start + self.batch_size)
+                vectors = self.embeddings.embed_documents(pending.texts[sl])
+                if writing is not None:
+                    writing.result()
+                writing = pool.submit(self.collection.add, ids=pending.ids[sl], embeddings=vectors,
+                                      documents=pending.texts[sl], metadatas=pending.metas[sl])
+                n += len(pending.ids[sl])
+                self._writes += 1
+                if bar is not None:
+                    bar.update(len(pending.ids[sl]))
+            if writing is not None:
+                writing.result()
         pending.ids.clear(), pending.texts.clear(), pending.metas.clear()
         return n
 
@@ -327,10 +339,17 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 4, filter: dict[str, Any] | None = None
                ) -> list[tuple[Document, float]]:
         """向量检索：返回 (块, 余弦相似度)，相似度越大越相关（第 4 章）。"""
-        if k <= 0 or self.count() == 0:
+        if k <= 0:
             return []
         pairs = self.store.similarity_search_with_score(query, k=k, filter=filter)
         return [(d, 1.0 - float(dist)) for d, dist in pairs]
+
+    def _dense_ids(self, query: str, k: int, filter: dict[str, Any] | None) -> dict[str, float]:
+        """只要 id 与相似度的向量检索（混合检索用：正文已在内存里，不必再从库里取）。"""
+        qvec = self.embeddings.embed_query(query)
+        res = self.collection.query(query_embeddings=[qvec], n_results=k, where=filter or None,
+                                    include=["distances"])
+        return {i: 1.0 - float(d) for i, d in zip(res["ids"][0], res["distances"][0])}
 
     def mmr(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
             filter: dict[str, Any] | None = None) -> list[tuple[Document, float]]:
@@ -355,49 +374,70 @@ class KnowledgeBase:
             for i in picked
         ]
 
-    def _bm25_index(self) -> tuple[list[Document], BM25Index]:
-        """取出全部块建 BM25 索引；库有写入后自动重建。"""
+    def _index(self, analyzer: str = "word") -> tuple[list[Document], BM25Index]:
+        """取出全部块建 BM25 索引（词级/字级各一份）；库有写入后自动重建。"""
         version = hash((self._writes, self.count()))
-        cached = self._bm25
-        if cached is not None and cached[0] == version:
-            return cached[1], cached[2]
-        docs: list[Document] = []
-        offset, page = 0, 5000
-        while True:
-            got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            docs.extend(Document(page_content=t or "", metadata=m or {}, id=i)
-                        for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]))
-            if len(got["ids"]) < page:
-                break
-            offset += page
-        index = BM25Index.build([d.page_content for d in docs])
-        self._bm25 = (version, docs, index)
-        return docs, index
+        if self._sparse is None or self._sparse[0] != version:
+            docs: list[Document] = []
+            offset, page = 0, 5000
+            while True:
+                got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
+                docs.extend(Document(page_content=t or "", metadata=m or {}, id=i)
+                            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]))
+                if len(got["ids"]) < page:
+                    break
+                offset += page
+            self._sparse = (version, docs, {})
+        _, docs, indexes = self._sparse
+        if analyzer not in indexes:
+            indexes[analyzer] = BM25Index.build([d.page_content for d in docs], analyzer)
+        return docs, indexes[analyzer]
 
-    def warm(self) -> None:
-        """预先建好 BM25 索引（第一次关键词检索就不用等）（第 4 章）。"""
-        self._bm25_index()
+    def chunks(self) -> list[Document]:
+        """库里的全部块（带 id 与元数据），按写入顺序（第 4 章）。"""
+        return list(self._index()[0])
 
-    def bm25(self, query: str, k: int = 4, filter: dict[str, Any] | None = None
-             ) -> list[tuple[Document, float]]:
-        """BM25 关键词检索：返回 (块, BM25 分数)（第 4 章）。"""
-        docs, index = self._bm25_index()
+    def warm(self, analyzers: tuple[str, ...] = ("word", "char"), rebuild: bool = False) -> None:
+        """预先建好 BM25 索引（第一次关键词检索就不用等）；rebuild=True 时丢掉缓存重建（第 4 章）。"""
+        if rebuild:
+            self._sparse = None
+        for analyzer in analyzers:
+            self._index(analyzer)
+
+    def bm25(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
+             analyzer: str = "word") -> list[tuple[Document, float]]:
+        """BM25 关键词检索：返回 (块, BM25 分数)；analyzer 选 word（jieba 词）或 char（字+二字）（第 4 章）。"""
+        docs, index = self._index(analyzer)
         allowed = None
         if filter:
             allowed = np.array([matches_filter(d.metadata, filter) for d in docs], dtype=bool)
         return [(docs[i], s) for i, s in index.top(query, k, allowed)]
 
     def hybrid(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
-               candidates: int = HYBRID_CANDIDATES, weights: tuple[float, float] = HYBRID_WEIGHTS
+               fusion: str = "weighted", candidates: int = HYBRID_CANDIDATES
                ) -> list[tuple[Document, float]]:
-        """混合检索：向量与 BM25 各取候选，再用倒数排名融合（RRF）合并（第 4 章）。"""
+        """混合检索：向量 + 词级 BM25 + 字级 BM25 各取候选再融合；fusion 选 weighted 或 rrf（第 4 章）。"""
+        if k <= 0:
+            return []
         n = max(k, candidates)
-        dense = self.search(query, k=n, filter=filter)
-        sparse_hits = self.bm25(query, k=n, filter=filter)
-        by_id = {d.id: d for d, _ in dense + sparse_hits}
-        fused = rrf_fuse([[d.id for d, _ in dense], [d.id for d, _ in sparse_hits]], k=RRF_K,
-                         weights=list(weights))
-        return [(by_id[i], s) for i, s in fused[:k]]
+        docs, _ = self._index("word")
+        by_id = {d.id: d for d in docs}
+        runs = {"dense": self._dense_ids(query, n, filter),
+                "word": {d.id: s for d, s in self.bm25(query, n, filter, analyzer="word")},
+                "char": {d.id: s for d, s in self.bm25(query, n, filter, analyzer="char")}}
+        names = list(runs)
+        weights = [HYBRID_WEIGHTS[name] for name in names]
+        if fusion == "rrf":
+            fused = rrf_fuse([list(runs[name]) for name in names], k=RRF_K, weights=weights)
+        elif fusion == "weighted":
+            fused = weighted_fuse([runs[name] for name in names], weights)
+        else:
+            raise ValueError(f"fusion 只能是 weighted 或 rrf，收到 {fusion!r}")
+        picked = [(i, s) for i, s in fused if i in by_id][:k]
+        if len(picked) < k:  # 关键词一个都没对上时，用向量检索的顺序补足 k 条（分数记 0）
+            seen = {i for i, _ in picked}
+            picked += [(i, 0.0) for i in runs["dense"] if i not in seen and i in by_id][: k - len(picked)]
+        return [(by_id[i], s) for i, s in picked]
 
     def as_retriever(self, kind: str = "hybrid", k: int = 4, **kwargs: Any) -> KnowledgeRetriever:
         """LangChain 检索器：kind 取 hybrid/dense/bm25/mmr（第 4 章）。"""

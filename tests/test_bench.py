@@ -1,0 +1,74 @@
+"""python -m helpers.bench：命中判定、指标、JSON 契约与规模基准（小夹具，几秒跑完）。"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+
+from helpers import bench
+
+FIXTURES = Path(__file__).parent / "fixtures" / "knowledge"
+CONTRACT_KEYS = ["retriever", "default", "hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "queries",
+                 "chunks", "ingest_s", "query_p50_ms", "query_p95_ms", "peak_mem_mb"]
+
+
+def test_hit_rules():
+    meta = {"source": "book.pdf", "page": 3, "chunk": 7}
+    assert bench.is_hit(meta, [{"source": "book.pdf", "page": "3"}])  # 页码按整数比较
+    assert bench.is_hit(meta, [{"source": "x.md"}, {"page": 3}])  # 命中任意一条 gold 即可
+    assert not bench.is_hit(meta, [{"source": "book.pdf", "page": 4}])
+    assert not bench.is_hit({"source": "book.pdf"}, [{"source": "book.pdf", "page": 0}])
+    docs = [Document("a", metadata={"id": "p9"}), Document("b", metadata={"id": "p2"})]
+    assert bench.first_hit_rank(docs, [{"id": "p2"}]) == 2
+    assert bench.first_hit_rank(docs, [{"id": "p5"}]) is None
+
+
+def test_metrics():
+    m = bench.retrieval_metrics([1, 3, None, 12], (1, 3, 10))
+    assert m == {"hit@1": 0.25, "hit@3": 0.5, "hit@10": 0.5, "mrr@10": pytest.approx((1 + 1 / 3) / 4)}
+
+
+def test_retrieval_cli_writes_the_contract(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    code = bench.main(["retrieval", "--docs", str(FIXTURES / "docs"), "--queries",
+                       str(FIXTURES / "queries.jsonl"), "--chunk-size", "80", "--chunk-overlap", "10",
+                       "--out", str(out)])
+    assert code == 0
+    rows = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert [r["retriever"] for r in rows] == ["dense", "bm25", "hybrid"]
+    assert all(list(r) == CONTRACT_KEYS for r in rows)
+    assert [r["default"] for r in rows] == [False, False, True]
+    assert all(r["queries"] == 4 and r["chunks"] >= 3 for r in rows)  # 无答案的问题不计入
+    hybrid = rows[2]
+    assert hybrid["hit@5"] == 1.0 and 0 < hybrid["mrr@10"] <= 1
+    printed = capsys.readouterr().out
+    assert "*hybrid" in printed and "另有 1 个无答案问题" in printed
+
+
+def test_retrieval_on_jsonl_corpus_with_ids():
+    inp = bench.BenchInput(FIXTURES / "corpus.jsonl", bench.load_queries(FIXTURES / "corpus_queries.jsonl"))
+    rows = bench.run_retrieval(inp, ["hybrid", "bm25char", "tfidf"], ks=(1, 3))
+    assert [r["retriever"] for r in rows] == ["hybrid", "bm25char", "tfidf"]
+    assert rows[0]["hit@1"] == 1.0 and rows[0]["chunks"] == 3
+    assert set(rows[0]) >= {"hit@1", "hit@3", "mrr@3"}
+
+
+def test_cli_rejects_bad_input(tmp_path, capsys):
+    assert bench.main(["retrieval", "--docs", str(tmp_path / "nope"), "--queries",
+                       str(FIXTURES / "queries.jsonl")]) == 2
+    assert "找不到" in capsys.readouterr().err
+    assert bench.main(["retrieval", "--docs", str(FIXTURES / "docs"), "--queries",
+                       str(FIXTURES / "queries.jsonl"), "--retriever", "magic"]) == 2
+    with pytest.raises(SystemExit):
+        bench.main(["retrieval", "--docs", "x", "--queries", "y", "--k", "1,a"])
+
+
+def test_scale_small():
+    texts = bench.synthetic_chunks(5, seed=1)
+    assert texts == bench.synthetic_chunks(5, seed=1) and all(len(t) > 100 for t in texts)
+    res = bench.run_scale(120, queries=10)
+    assert res["chunks"] == 120 and res["chunks_per_s"] > 0
+    assert {"dense_p50_ms", "bm25_p95_ms", "hybrid_p50_ms", "mem_after_ingest_mb", "peak_mem_mb"} <= set(res)
