@@ -175,7 +175,8 @@ class KnowledgeBase:
         )
         self._check_config()
         self._lock = threading.Lock()
-        self._sparse: tuple[int, list[Document], dict[str, BM25Index]] | None = None
+        # (版本, 全部块, {分词方式: BM25 索引}, {id: 块})
+        self._sparse: tuple[int, list[Document], dict[str, BM25Index], dict[str, Document]] | None = None
         self._writes = 0
         self.last_report: IngestReport | None = None
 
@@ -374,8 +375,10 @@ class KnowledgeBase:
             for i in picked
         ]
 
-    def _index(self, analyzer: str = "word") -> tuple[list[Document], BM25Index]:
+    def _index(self, analyzer: str = "word", check: bool = True) -> tuple[list[Document], BM25Index]:
         """取出全部块建 BM25 索引（词级/字级各一份）；库有写入后自动重建。"""
+        if not check and self._sparse is not None and analyzer in self._sparse[2]:
+            return self._sparse[1], self._sparse[2][analyzer]
         version = hash((self._writes, self.count()))
         if self._sparse is None or self._sparse[0] != version:
             docs: list[Document] = []
@@ -387,8 +390,8 @@ class KnowledgeBase:
                 if len(got["ids"]) < page:
                     break
                 offset += page
-            self._sparse = (version, docs, {})
-        _, docs, indexes = self._sparse
+            self._sparse = (version, docs, {}, {d.id: d for d in docs})
+        _, docs, indexes, _ = self._sparse
         if analyzer not in indexes:
             indexes[analyzer] = BM25Index.build([d.page_content for d in docs], analyzer)
         return docs, indexes[analyzer]
@@ -404,14 +407,16 @@ class KnowledgeBase:
         for analyzer in analyzers:
             self._index(analyzer)
 
+    def _allowed(self, docs: list[Document], filter: dict[str, Any] | None) -> np.ndarray | None:
+        if not filter:
+            return None
+        return np.array([matches_filter(d.metadata, filter) for d in docs], dtype=bool)
+
     def bm25(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
              analyzer: str = "word") -> list[tuple[Document, float]]:
         """BM25 关键词检索：返回 (块, BM25 分数)；analyzer 选 word（jieba 词）或 char（字+二字）（第 4 章）。"""
         docs, index = self._index(analyzer)
-        allowed = None
-        if filter:
-            allowed = np.array([matches_filter(d.metadata, filter) for d in docs], dtype=bool)
-        return [(docs[i], s) for i, s in index.top(query, k, allowed)]
+        return [(docs[i], s) for i, s in index.top(query, k, self._allowed(docs, filter))]
 
     def hybrid(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
                fusion: str = "weighted", candidates: int = HYBRID_CANDIDATES
@@ -420,11 +425,12 @@ class KnowledgeBase:
         if k <= 0:
             return []
         n = max(k, candidates)
-        docs, _ = self._index("word")
-        by_id = {d.id: d for d in docs}
+        docs, word_index = self._index("word")
+        _, char_index = self._index("char", check=False)  # 上一行刚核对过版本
+        allowed = self._allowed(docs, filter)
         runs = {"dense": self._dense_ids(query, n, filter),
-                "word": {d.id: s for d, s in self.bm25(query, n, filter, analyzer="word")},
-                "char": {d.id: s for d, s in self.bm25(query, n, filter, analyzer="char")}}
+                "word": {docs[i].id: s for i, s in word_index.top(query, n, allowed)},
+                "char": {docs[i].id: s for i, s in char_index.top(query, n, allowed)}}
         names = list(runs)
         weights = [HYBRID_WEIGHTS[name] for name in names]
         if fusion == "rrf":
@@ -433,6 +439,7 @@ class KnowledgeBase:
             fused = weighted_fuse([runs[name] for name in names], weights)
         else:
             raise ValueError(f"fusion 只能是 weighted 或 rrf，收到 {fusion!r}")
+        by_id = self._sparse[3] if self._sparse else {}
         picked = [(i, s) for i, s in fused if i in by_id][:k]
         if len(picked) < k:  # 关键词一个都没对上时，用向量检索的顺序补足 k 条（分数记 0）
             seen = {i for i, _ in picked}
