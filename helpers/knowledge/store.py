@@ -26,6 +26,8 @@ PIPELINE_VERSION = 1  # 加载/清洗/切分逻辑变了就加 1，旧集合不�
 # 在课程问题集和两套中文代理基准上测过：这组权重三处都不低于任一单路；等权 RRF 反而不如 BM25
 HYBRID_WEIGHTS = {"dense": 0.3, "word": 0.7, "char": 0.7}
 HYBRID_CANDIDATES = 50  # 混合检索时每路先取多少候选
+# HNSW 查询时的候选列表长度（Chroma 默认 100）：哈希向量分布很散，100 时 3657 块上 hit@10 比精确检索低 3 个点
+HNSW_EF_SEARCH = 256
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,40}$")
 
 
@@ -171,7 +173,7 @@ class KnowledgeBase:
         self.store = Chroma(
             collection_name=self.collection_name, embedding_function=self.embeddings,
             client=self.client, collection_metadata=dict(self.config),
-            collection_configuration={"hnsw": {"space": "cosine"}},
+            collection_configuration={"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH}},
         )
         self._check_config()
         self._lock = threading.Lock()
@@ -375,10 +377,8 @@ class KnowledgeBase:
             for i in picked
         ]
 
-    def _index(self, analyzer: str = "word", check: bool = True) -> tuple[list[Document], BM25Index]:
-        """取出全部块建 BM25 索引（词级/字级各一份）；库有写入后自动重建。"""
-        if not check and self._sparse is not None and analyzer in self._sparse[2]:
-            return self._sparse[1], self._sparse[2][analyzer]
+    def _docs(self) -> list[Document]:
+        """全部块（带 id 与元数据）的内存副本；库有写入后自动重新读取。"""
         version = hash((self._writes, self.count()))
         if self._sparse is None or self._sparse[0] != version:
             docs: list[Document] = []
@@ -391,6 +391,13 @@ class KnowledgeBase:
                     break
                 offset += page
             self._sparse = (version, docs, {}, {d.id: d for d in docs})
+        return self._sparse[1]
+
+    def _index(self, analyzer: str = "word", check: bool = True) -> tuple[list[Document], BM25Index]:
+        """取出全部块建 BM25 索引（词级/字级各一份）；库有写入后自动重建。"""
+        if check or self._sparse is None:
+            self._docs()
+        assert self._sparse is not None
         _, docs, indexes, _ = self._sparse
         if analyzer not in indexes:
             indexes[analyzer] = BM25Index.build([d.page_content for d in docs], analyzer)
@@ -398,7 +405,7 @@ class KnowledgeBase:
 
     def chunks(self) -> list[Document]:
         """库里的全部块（带 id 与元数据），按写入顺序（第 4 章）。"""
-        return list(self._index()[0])
+        return list(self._docs())
 
     def warm(self, analyzers: tuple[str, ...] = ("word", "char"), rebuild: bool = False) -> None:
         """预先建好 BM25 索引（第一次关键词检索就不用等）；rebuild=True 时丢掉缓存重建（第 4 章）。"""
