@@ -108,6 +108,10 @@ class OfflineEmbeddings(Embeddings):
         return offline.embed_text(text).tolist()
 
 
+# 每次请求最多送多少段文本：DashScope 的 text-embedding-v3 一次最多 10 段，智谱 embedding-3 最多 64 段
+_EMBED_BATCH = {"dashscope": 10, "zhipuai": 64, "qianfan": 16}
+
+
 def get_embeddings(provider: str | None = None, model: str | None = None, *,
                    settings: Settings | None = None) -> Embeddings:
     """返回嵌入模型：默认离线嵌入，也可切换到各家的嵌入接口（第 4 章）。"""
@@ -127,6 +131,7 @@ def get_embeddings(provider: str | None = None, model: str | None = None, *,
         model=name, base_url=base_url, api_key=key, timeout=settings.timeout,
         max_retries=settings.max_retries,
         check_embedding_ctx_length=False,  # 否则会调用 tiktoken 下载词表
+        chunk_size=_EMBED_BATCH.get(spec.name, 64),
     )
 
 
