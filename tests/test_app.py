@@ -19,6 +19,7 @@ from helpers.app import (
     Assistant,
     SessionStore,
     create_app,
+    load,
     sanitize_filename,
     sync_knowledge_base,
 )
@@ -453,3 +454,14 @@ def test_app_dockerfile_runs_the_cli():
         if word == "COPY":
             sources = [s for s in shlex.split(rest) if not s.startswith("--")][:-1]
             assert all((PROJECT_ROOT / s).exists() for s in sources), rest
+
+
+def test_load_test_against_real_server(server, capsys):
+    results = load.run(server, levels=[4], requests=12, token=TOKEN)
+    assert len(results) == 1 and results[0].errors == 0 and results[0].requests == 12
+    assert 0 < results[0].p50_ms <= results[0].p95_ms <= results[0].max_ms
+    assert "并发   4：12 个请求，0 个错误" in capsys.readouterr().out
+    streamed = load.run(server, levels=[2], requests=4, stream=True, token=TOKEN)
+    assert streamed[0].errors == 0 and streamed[0].first_token_p50_ms is not None
+    with pytest.raises(ValueError, match="只允许本机地址"):
+        load.run("http://example.com", levels=[1], requests=1)

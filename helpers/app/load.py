@@ -141,8 +141,9 @@ def run(base_url: str, levels: list[int], requests: int, stream: bool = False,
         if time.monotonic() - start > max_seconds:
             print(f"已用时超过 {max_seconds:g} 秒，跳过并发 {clients}", file=sys.stderr)
             break
-        # 先热身一个请求：首个请求要加载分词词典等
-        asyncio.run(run_level(base_url, 1, 1, stream, token=token))
+        # 先热身：每个进程的首个请求要加载分词词典、建 BM25 索引，不计入结果
+        warm = min(clients, 8)
+        asyncio.run(run_level(base_url, warm, warm, stream, token=token))
         result = asyncio.run(run_level(base_url, clients, requests, stream, token=token))
         print(result.line(), flush=True)
         results.append(result)
