@@ -21,13 +21,14 @@ from helpers.knowledge.search import (
 )
 from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, split_documents
 
-PIPELINE_VERSION = 1  # 加载/清洗/切分逻辑变了就加 1，旧集合不再复用
+PIPELINE_VERSION = 2  # 加载/清洗/切分/索引设置变了就加 1，旧集合不再复用
 # 混合检索三路的权重：向量、词级 BM25、字级 BM25（各自归一化到 [0,1] 后加权相加）。
 # 在课程问题集和两套中文代理基准上测过：这组权重三处都不低于任一单路；等权 RRF 反而不如 BM25
 HYBRID_WEIGHTS = {"dense": 0.3, "word": 0.7, "char": 0.7}
 HYBRID_CANDIDATES = 50  # 混合检索时每路先取多少候选
-# HNSW 查询时的候选列表长度（Chroma 默认 100）：哈希向量分布很散，100 时 3657 块上 hit@10 比精确检索低 3 个点
-HNSW_EF_SEARCH = 256
+# HNSW 查询时的候选列表长度（Chroma 默认 100）：哈希向量分布很散，100 时 3657 块上 hit@10 比精确检索低 3 个点；
+# 多线程建图每次略有不同，ef 小时结果会随运行变化。取 1000：课程规模（约 900 块）下等同精确检索、结果可复现
+HNSW_EF_SEARCH = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,40}$")
 
 
