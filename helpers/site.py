@@ -125,7 +125,14 @@ _FRAGMENT_TEMPLATE = """{%- extends 'base.html.j2' -%}
 {% endblock codecell %}
 """
 
-_ATTR_RE = re.compile(r'\b(href|src|id)="([^"]*)"')
+_ATTR_RE = re.compile(r'\s(href|src|id)="([^"]*)"')
+_TAG_OPEN_RE = re.compile(r"<[a-zA-Z][^<>]*>")  # 只改真正标签里的属性：代码里的 href="…" 是转义过的文字
+
+
+def _sub_attrs(body: str, fix) -> str:
+    """对每个 HTML 开始标签里的 href/src/id 属性调用 fix(match)。"""
+    return _TAG_OPEN_RE.sub(lambda tag: _ATTR_RE.sub(fix, tag[0]), body)
+
 _H2_RE = re.compile(r'<h2 id="([^"]*)">(.*?)<a class="anchor-link"', re.S)
 _TAG_RE = re.compile(r"<[^>]+>")
 _BARE_URL_RE = re.compile(r"https?://[^\s<>()（）\[\]，。；、]+")
@@ -230,7 +237,7 @@ def render_notebook(path: Path, exporter=None) -> Page:
     nb = nbformat.read(path, as_version=4)
     title, subtitle = _h1_and_subtitle(nb)
     body, _ = (exporter or _exporter()).from_notebook_node(nb)
-    body = _ATTR_RE.sub(lambda m: f'{m[1]}="{_decode_local(m[2]) if m[1] != "src" else m[2]}"', body)
+    body = _sub_attrs(body, lambda m: f' {m[1]}="{_decode_local(m[2]) if m[1] != "src" else m[2]}"')
     headings = [(html.unescape(hid), html.unescape(_TAG_RE.sub("", text)).strip())
                 for hid, text in _H2_RE.findall(body)]
     return Page(slug=path.stem, title=title or path.stem, source=path, subtitle=subtitle, body=body,
@@ -278,16 +285,16 @@ def _rewrite_links(page: Page, pages: list[Page], out: Path, combined: bool) -> 
     def fix(m: re.Match) -> str:
         attr, value = m[1], m[2]
         if attr == "id":
-            return f'id="{page.slug}--{value}"' if combined else m[0]
+            return f' id="{page.slug}--{value}"' if combined else m[0]
         if not value or urlsplit(value).scheme in _EXTERNAL_SCHEMES or value.startswith("//"):
             return m[0]
         if value.startswith("#"):
-            return f'{attr}="{anchor(page, value[1:])}"'
+            return f' {attr}="{anchor(page, value[1:])}"'
         parts = urlsplit(html.unescape(value))
         target = (page.source.parent / unquote(parts.path)).resolve()
         frag = unquote(parts.fragment)
         if target in by_source:
-            return f'{attr}="{html.escape(anchor(by_source[target], frag), quote=True)}"'
+            return f' {attr}="{html.escape(anchor(by_source[target], frag), quote=True)}"'
         try:
             rel = target.relative_to(PROJECT_ROOT)
         except ValueError:
@@ -297,10 +304,10 @@ def _rewrite_links(page: Page, pages: list[Page], out: Path, combined: bool) -> 
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(target, dest)
             new = "files/" + rel.as_posix() + (f"#{parts.fragment}" if parts.fragment else "")
-            return f'{attr}="{html.escape(new, quote=True)}"'
+            return f' {attr}="{html.escape(new, quote=True)}"'
         return m[0]
 
-    return _ATTR_RE.sub(fix, page.body)
+    return _sub_attrs(page.body, fix)
 
 
 def _nav(pages: list[Page], current: Page | None, has_pdf: bool) -> str:

@@ -28,7 +28,7 @@ def _demo_notebooks(root: Path) -> list[Path]:
     exercise_titles = {8: "### 练习 1：写点什么", 9: "**练习 1（链）**：写一条链。"}
     for n, name in ((8, "C8_demo"), (9, "C9_more")):
         nb = new_notebook()
-        plot = new_code_cell("plt.show()", execution_count=1)
+        plot = new_code_cell("link = '<a href=\"../C9_more/C9_more.ipynb\">'\nplt.show()", execution_count=1)
         plot.outputs = [new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})]
         answer = new_code_cell("# 参考答案（先自己写，再展开对照）\nx = 1",
                                metadata={"jupyter": {"source_hidden": True}, "tags": ["参考答案"]})
@@ -91,11 +91,17 @@ def test_pages_need_nothing_from_the_internet(course_site):
     assert (out / "assets" / "cjk.ttf").stat().st_size > 1_000_000  # 中文字体随网站分发
 
 
+def _attrs(page: Path, name: str) -> list[str]:
+    """页面里真正标签上的属性值（代码块里转义过的 href="…" 文字不算）。"""
+    tags = re.findall(r"<[a-zA-Z][^<>]*>", page.read_text(encoding="utf-8"))
+    return [v for tag in tags for v in re.findall(rf'\s{name}="([^"]+)"', tag)]
+
+
 def test_links_inside_the_site_resolve(course_site):
     out, _ = course_site
-    ids = {p.name: set(re.findall(r'\bid="([^"]+)"', p.read_text(encoding="utf-8"))) for p in out.glob("*.html")}
+    ids = {p.name: set(_attrs(p, "id")) for p in out.glob("*.html")}
     for page in out.glob("*.html"):
-        for href in re.findall(r'\bhref="([^"]+)"', page.read_text(encoding="utf-8")):
+        for href in _attrs(page, "href"):
             if re.match(r"[a-z]+:", href) or href == site.PDF_NAME:
                 continue
             path, _, frag = href.partition("#")
@@ -115,6 +121,7 @@ def test_demo_site_renders_answers_folded_and_links_rewritten(demo_site):
     assert text.count("<math") == 2 and "<mfrac>" in text and "$" not in text  # 公式在构建时转成 MathML
     assert 'href="#小结"' in text and 'id="小结"' in text
     assert 'href="C9_more.html#练习"' in text  # 笔记本之间的链接指向网页
+    assert "C9_more/C9_more.ipynb" in text  # 代码里的 href 文字原样保留，不被改写
     assert 'href="C9_more.html">第 9 章 演示章节 →' in text  # 下一章
     combined = (out / "course.html").read_text(encoding="utf-8")
     assert 'href="#C9_more--练习"' in combined and 'id="C9_more--练习"' in combined
