@@ -46,6 +46,8 @@ def execute(path: Path, timeout: int = 600, save: bool = True) -> float:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         nb.metadata.pop("widgets", None)
+        for cell in nb.cells:  # 执行时间戳每次都变，不写进仓库
+            cell.metadata.pop("execution", None)
         if save:
             nbformat.write(nb, path)
         return time.perf_counter() - start
