@@ -19,15 +19,15 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
 
 from helpers.knowledge import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, KnowledgeBase
-from helpers.knowledge.search import BM25Index
 
 DEFAULT_RETRIEVER = "hybrid"  # 课程助手默认使用的检索方式
 CONTRACT_RETRIEVERS = ("dense", "bm25", "hybrid")

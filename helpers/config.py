@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
 
 from dotenv import dotenv_values
 
@@ -72,7 +72,7 @@ class Settings:
         """返回某个提供方的 API Key（不打印）（第 2 章）。"""
         return self.api_keys.get(provider)
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         """返回改动了若干字段的新设置（第 2 章）。"""
         return replace(self, **changes)
 

@@ -9,12 +9,25 @@ import numpy as np
 import pymupdf
 import pytest
 
-from helpers.knowledge.search import CHAR_UNIGRAM, char_tokens, word_tokens
 from helpers.knowledge import (
-    BM25Index, LoadError, clean_pdf_pages, clean_text, decode_text, discover, is_page_number,
-    join_broken_lines, load_directory, load_file, matches_filter, normalize_whitespace, rrf_fuse,
-    split_documents, weighted_fuse,
+    BM25Index,
+    LoadError,
+    clean_pdf_pages,
+    clean_text,
+    decode_text,
+    discover,
+    is_page_number,
+    join_broken_lines,
+    load_directory,
+    load_file,
+    matches_filter,
+    normalize_whitespace,
+    rrf_fuse,
+    split_documents,
+    weighted_fuse,
 )
+from helpers.knowledge.search import CHAR_UNIGRAM, char_tokens, word_tokens
+
 
 def make_pdf(path: Path, pages: list[str], header: str | None = "示例手册 · 内部资料",
              footer: str | None = "— {n} —") -> Path:

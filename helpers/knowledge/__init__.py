@@ -3,22 +3,50 @@
 import logging as _logging
 
 from helpers.knowledge.clean import (
-    clean_pdf_pages, clean_text, is_page_number, join_broken_lines, normalize_whitespace,
-    repeated_edge_lines, strip_headers_footers,
+    clean_pdf_pages,
+    clean_text,
+    is_page_number,
+    join_broken_lines,
+    normalize_whitespace,
+    repeated_edge_lines,
+    strip_headers_footers,
 )
 from helpers.knowledge.load import (
-    DEFAULT_MAX_FILE_MB, SUPPORTED, LoadError, decode_text, discover, load_directory, load_file,
+    DEFAULT_MAX_FILE_MB,
+    SUPPORTED,
+    LoadError,
+    decode_text,
+    discover,
+    load_directory,
+    load_file,
 )
 from helpers.knowledge.search import (
-    RETRIEVER_KINDS, BM25Index, KnowledgeRetriever, char_tokens, matches_filter, rrf_fuse, tokenize,
-    weighted_fuse, word_tokens,
+    RETRIEVER_KINDS,
+    BM25Index,
+    KnowledgeRetriever,
+    char_tokens,
+    matches_filter,
+    rrf_fuse,
+    tokenize,
+    weighted_fuse,
+    word_tokens,
 )
 from helpers.knowledge.split import (
-    CHINESE_SEPARATORS, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, make_splitter, split_documents,
+    CHINESE_SEPARATORS,
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    make_splitter,
+    split_documents,
 )
 from helpers.knowledge.store import (
-    FileStatus, IngestReport, KnowledgeBase, chunk_ids, collection_name_for, course_knowledge_base,
-    embedding_id, make_client,
+    FileStatus,
+    IngestReport,
+    KnowledgeBase,
+    chunk_ids,
+    collection_name_for,
+    course_knowledge_base,
+    embedding_id,
+    make_client,
 )
 
 try:  # jieba 默认往 stderr 打印加载日志：课程里用到它时保持安静

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -77,7 +78,7 @@ class BM25Index:
 
     @classmethod
     def build(cls, texts: list[str], analyzer: str = "word", k1: float | None = None,
-              b: float | None = None) -> "BM25Index":
+              b: float | None = None) -> BM25Index:
         """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字）（第 4 章）。"""
         n = len(texts)
         if analyzer == "char":

@@ -6,9 +6,10 @@ import hashlib
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -17,7 +18,13 @@ from langchain_core.embeddings import Embeddings
 from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge.load import DEFAULT_MAX_FILE_MB, LoadError, SourceFile, discover, load_file
 from helpers.knowledge.search import (
-    RETRIEVER_KINDS, RRF_K, BM25Index, KnowledgeRetriever, matches_filter, rrf_fuse, weighted_fuse,
+    RETRIEVER_KINDS,
+    RRF_K,
+    BM25Index,
+    KnowledgeRetriever,
+    matches_filter,
+    rrf_fuse,
+    weighted_fuse,
 )
 from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, split_documents
 
@@ -85,7 +92,7 @@ def chunk_ids(chunks: list[Document]) -> list[str]:
     for c in chunks:
         src = str(c.metadata.get("file", c.metadata.get("source", "")))
         head = hashlib.sha1(src.encode("utf-8")).hexdigest()[:10]
-        body = hashlib.sha1(f"{c.metadata.get('page', '')}|{c.page_content}".encode("utf-8")).hexdigest()[:16]
+        body = hashlib.sha1(f"{c.metadata.get('page', '')}|{c.page_content}".encode()).hexdigest()[:16]
         key = f"{head}-{body}"
         n = seen.get(key, 0)
         seen[key] = n + 1
