@@ -260,9 +260,11 @@ def test_bad_upload_type_over_http(client):
 def test_oversized_and_empty_uploads_rejected(client, assistant):
     r = upload(client, "big.txt", "大" * (assistant.config.max_upload_bytes // 3 + 10))
     assert r.status_code == 413 and "文件过大" in r.json()["detail"]
+    r = upload(client, "huge.txt", b"x" * (3 * assistant.config.max_upload_bytes))  # 中间件直接拒绝
+    assert r.status_code == 413 and "文件过大" in r.json()["detail"]
     r = upload(client, "empty.md", b"")
     assert r.status_code == 400 and "空" in r.json()["detail"]
-    assert not any(p.name in {"big.txt", "empty.md"} for p in assistant.config.uploads_dir.iterdir())
+    assert not any(p.name in {"big.txt", "huge.txt", "empty.md"} for p in assistant.config.uploads_dir.iterdir())
 
 
 def test_corrupt_upload_leaves_store_intact(client, assistant):
