@@ -340,6 +340,19 @@ def test_token_required_when_configured(kb, corpus, tmp_path):
     assert c.get("/api/search", params={"q": "咖啡"}, headers=ok).status_code == 200
 
 
+def test_ui_requires_login_with_token(kb, corpus, tmp_path):
+    c = TestClient(create_app(make_assistant(kb, corpus, tmp_path / "up", token=TOKEN)))
+    assert c.get("/config").status_code == 401  # 界面的配置与事件接口都要先登录
+    assert c.post("/login", data={"username": "谁都行", "password": "wrong"}).status_code == 400
+    assert c.post("/login", data={"username": "谁都行", "password": TOKEN}).status_code == 200
+    assert c.get("/config").json()["title"] == "个人知识库助手"
+
+
+def test_warm_up_does_not_call_the_model(kb, corpus, tmp_path):
+    broken = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0)
+    make_assistant(kb, corpus, tmp_path / "up", llm=broken).warm_up()  # 模型坏了也能预热：只检索
+
+
 def test_validate_question_unit():
     assert validate_question("  你好 ") == "你好"
     with pytest.raises(AppError):

@@ -80,8 +80,10 @@ def app_from_env() -> FastAPI:
     corpus = corpus_from_env()
     if os.environ.get(_ENV_SYNCED) != "1":  # 直接用 uvicorn 启动时在这里同步知识库
         sync_knowledge_base(kb, corpus, config.uploads_dir)
-    return create_app(kb=kb, settings=settings, config=config, corpus_dir=corpus,
-                      ui=os.environ.get(_ENV_UI, "1") != "0")
+    app = create_app(kb=kb, settings=settings, config=config, corpus_dir=corpus,
+                     ui=os.environ.get(_ENV_UI, "1") != "0")
+    app.state.assistant.warm_up()  # 每个进程开始接请求之前先预热
+    return app
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

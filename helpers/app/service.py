@@ -259,6 +259,11 @@ class Assistant:
             "auth": bool(self.config.token),
         }
 
+    def warm_up(self) -> None:
+        """预热：建好 BM25 索引、加载分词词典、跑一次检索，第一位用户就不必等（不调用模型，不花钱）（第 7 章）。"""
+        self.kb.warm()
+        self.chain.retrieve("预热")
+
     def provider_line(self) -> str:
         """一行说明当前的模型与知识库（界面顶部显示）（第 7 章）。"""
         h = self.health()
