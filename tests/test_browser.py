@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -95,7 +96,25 @@ def wait_for_answer(page, n: int, text: str) -> str:
     return page.locator('#chatbot [data-testid="bot"]').nth(n - 1).inner_text()
 
 
-def test_upload_ask_stream_cite_in_browser(browser, server, assistant, tmp_path):
+def slow_down(assistant: Assistant, monkeypatch, seconds: float = 0.03) -> None:
+    """让回答的每个片段间隔一点时间，快机器上也能看到回答是一段段出现的。"""
+    real = assistant.stream
+
+    def stream(question, session_id=None):
+        pieces = real(question, session_id)  # 问题不合格时在这里就报错，与原来一样
+
+        def slowly():
+            for piece in pieces:
+                time.sleep(seconds)
+                yield piece
+
+        return slowly()
+
+    monkeypatch.setattr(assistant, "stream", stream)
+
+
+def test_upload_ask_stream_cite_in_browser(browser, server, assistant, tmp_path, monkeypatch):
+    slow_down(assistant, monkeypatch)
     page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="zh-CN")
     hosts: set[str] = set()
     page.on("request", lambda req: hosts.add(urlparse(req.url).hostname or req.url))
