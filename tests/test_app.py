@@ -24,9 +24,15 @@ from helpers.app import (
     sync_knowledge_base,
 )
 from helpers.app.client import ApiError, AssistantClient, parse_sse
-from helpers.app.server import parse_args, serve_in_subprocess, serve_in_thread
+from helpers.app.server import (
+    config_from_env,
+    corpus_from_env,
+    parse_args,
+    serve_in_subprocess,
+    serve_in_thread,
+)
 from helpers.app.service import AppError, validate_question
-from helpers.config import PROJECT_ROOT
+from helpers.config import PROJECT_ROOT, ConfigError
 from helpers.knowledge import KnowledgeBase
 from helpers.llm import get_chat_model
 
@@ -454,6 +460,22 @@ def test_app_makes_no_external_connections(assistant, monkeypatch):
     assert c.post("/api/chat", json={"question": "星河咖啡馆几点开门？"}).status_code == 200
     hosts = {a[0] if isinstance(a, tuple) else a for a in seen}
     assert hosts <= {"127.0.0.1", "localhost", "::1"}, hosts
+
+
+def test_settings_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("APP_MAX_UPLOAD_MB", "5")
+    monkeypatch.setenv("APP_UPLOADS_DIR", "data/my-uploads")
+    monkeypatch.setenv("APP_CORPUS_DIR", str(tmp_path))
+    config = config_from_env("t")
+    assert config.max_upload_bytes == 5 * 1024 * 1024 and config.token == "t"
+    assert config.uploads_dir == PROJECT_ROOT / "data" / "my-uploads"  # 相对路径从项目根目录算
+    assert corpus_from_env() == tmp_path
+    monkeypatch.setenv("APP_MAX_UPLOAD_MB", "二十")
+    with pytest.raises(ConfigError, match="不是数字"):
+        config_from_env()
+    monkeypatch.setenv("APP_CORPUS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="不是一个目录"):
+        corpus_from_env()
 
 
 def test_app_dockerfile_runs_the_cli():

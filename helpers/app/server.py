@@ -1,6 +1,6 @@
 """启动知识库助手：python -m helpers.app [--host 127.0.0.1] [--port 7860]（第 7 章）。
 
-设置（命令行参数优先，其次是环境变量 / .env）：
+设置（命令行参数优先，其次是环境变量，再次是项目根目录的 .env）：
   LLM_PROVIDER 等      模型提供方，见 .env.example
   CHROMA_HOST/PORT     连 Chroma 服务（多人共享一个知识库）；不设则用嵌入式 Chroma
   APP_TOKEN            访问令牌：API 要求 Authorization: Bearer <令牌>，界面要求登录
@@ -34,20 +34,25 @@ from helpers.app.service import (
     open_knowledge_base,
     sync_knowledge_base,
 )
-from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings
+from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, _read_env, load_settings
 
 _ENV_UI = "APP_UI"
 _ENV_SYNCED = "APP_KB_SYNCED"
 _PREPARED: dict[str, Any] = {}  # 主进程里已经打开的知识库，单进程时直接复用
 
 
+def _setting(name: str) -> str:
+    """环境变量优先，其次是项目根目录的 .env（与 load_settings 同一规则）。"""
+    return _read_env(None).get(name, "")
+
+
 def config_from_env(token: str | None = None) -> AppConfig:
-    """从环境变量读取应用设置（第 7 章）。"""
-    raw_dir = os.environ.get("APP_UPLOADS_DIR", "").strip()
+    """从环境变量与 .env 读取应用设置（第 7 章）。"""
+    raw_dir = _setting("APP_UPLOADS_DIR")
     uploads = Path(raw_dir).expanduser() if raw_dir else UPLOADS_DIR
     if not uploads.is_absolute():
         uploads = PROJECT_ROOT / uploads
-    raw_mb = os.environ.get("APP_MAX_UPLOAD_MB", "").strip() or str(MAX_UPLOAD_MB)
+    raw_mb = _setting("APP_MAX_UPLOAD_MB") or str(MAX_UPLOAD_MB)
     try:
         max_mb = float(raw_mb)
     except ValueError:
@@ -57,7 +62,7 @@ def config_from_env(token: str | None = None) -> AppConfig:
 
 def corpus_from_env() -> Path:
     """文档目录：APP_CORPUS_DIR，默认课程文档 data/knowledge_db（第 7 章）。"""
-    raw = os.environ.get("APP_CORPUS_DIR", "").strip()
+    raw = _setting("APP_CORPUS_DIR")
     path = Path(raw).expanduser() if raw else KNOWLEDGE_DIR
     path = path if path.is_absolute() else PROJECT_ROOT / path
     if not path.is_dir():
@@ -67,7 +72,7 @@ def corpus_from_env() -> Path:
 
 def collection_from_env() -> str:
     """知识库集合名：APP_COLLECTION，默认 assistant（第 7 章）。"""
-    return os.environ.get("APP_COLLECTION", "").strip() or "assistant"
+    return _setting("APP_COLLECTION") or "assistant"
 
 
 def app_from_env() -> FastAPI:
