@@ -66,9 +66,19 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
         bench.main(["retrieval", "--docs", "x", "--queries", "y", "--k", "1,a"])
 
 
-def test_scale_small():
+def test_scale_small(monkeypatch):
     texts = bench.synthetic_chunks(5, seed=1)
     assert texts == bench.synthetic_chunks(5, seed=1) and all(len(t) > 100 for t in texts)
+    monkeypatch.setattr(bench, "SCALE_FILE_CHUNKS", 50)  # 语料分成 3 个文件，全部入库
     res = bench.run_scale(120, queries=10)
-    assert res["chunks"] == 120 and res["chunks_per_s"] > 0
-    assert {"dense_p50_ms", "bm25_p95_ms", "hybrid_p50_ms", "mem_after_ingest_mb", "peak_mem_mb"} <= set(res)
+    assert res["chunks"] == 120 and res["chunks_per_s"] > 0 and res["searchable_per_s"] > 0
+    assert 0 < res["chroma_write_s"] <= res["ingest_s"]
+    assert {"dense_p50_ms", "bm25_p95_ms", "hybrid_p50_ms", "mem_after_ingest_mb", "mem_after_index_mb",
+            "peak_mem_mb"} <= set(res)
+
+
+def test_scale_refuses_an_incomplete_ingest(monkeypatch):
+    monkeypatch.setattr(bench, "SCALE_FILE_CHUNKS", 100)
+    monkeypatch.setattr(bench.KnowledgeBase, "count", lambda self: 0)
+    with pytest.raises(RuntimeError, match="入库不完整"):
+        bench.run_scale(30, queries=5)

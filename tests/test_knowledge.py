@@ -193,6 +193,23 @@ def test_word_tokens_are_jieba_words():
     assert word_tokens("向量数据库，用 Chroma！") == ["向量", "数据库", "用", "chroma"]
 
 
+def test_word_tokens_match_python_jieba_on_the_course_corpus():
+    """rjieba（Rust）要与 jieba 切得一模一样：包括 gpt-4o、base_url、3.5 这类英文与数字。"""
+    import jieba
+
+    from helpers.config import KNOWLEDGE_DIR
+    from helpers.knowledge.search import _PUNCT
+    from helpers.offline.text import normalize
+
+    lines = [line for path in sorted(KNOWLEDGE_DIR.glob("*.md"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines += ["GPT-4o 与 gpt-3.5-turbo 的 base_url、top_p=0.9、90% 的 Qwen2.5-7B"]
+    assert len(lines) > 500
+    for line in lines:
+        expected = [w for w in jieba.lcut(normalize(line)) if w.strip() and not _PUNCT.match(w)]
+        assert word_tokens(line) == expected, line
+
+
 def test_fusion_and_filter():
     assert [key for key, _ in weighted_fuse([{"a": 2.0, "b": 1.0}, {"b": 10.0}], [1.0, 1.0])] == ["b", "a"]
     fused = rrf_fuse([["a", "b", "c"], ["b", "a", "d"]], k=60)

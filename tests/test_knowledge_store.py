@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pymupdf
 import pytest
 from langchain_core.retrievers import BaseRetriever
@@ -152,6 +153,25 @@ def test_search_kinds_scores_filters_and_retriever(kb, tmp_path):
         assert docs[0].metadata["source"] == "sub/deploy.txt", kind
     with pytest.raises(ValueError, match="检索方式"):
         kb.as_retriever("magic")
+
+
+def test_hybrid_dense_part_is_exact_and_sees_new_writes_at_once(kb, tmp_path):
+    """混合检索的向量一路在内存里精确计算：与 Chroma 的检索同序；别的实例刚写入的块马上能搜到。"""
+    kb.ingest(write_corpus(tmp_path / "docs"))
+    snap = kb._current()
+    scores = kb._dense_scores(snap, "倒数排名融合")
+    mine = [snap.docs[i].id for i in np.argsort(-scores, kind="stable")[:5]]
+    theirs = [d.id for d, _ in kb.search("倒数排名融合", k=5)]
+    assert mine == theirs
+    assert np.allclose(sorted(scores, reverse=True)[:5], [s for _, s in kb.search("倒数排名融合", k=5)],
+                       atol=1e-5)
+    other = KnowledgeBase("test", persist_dir=tmp_path / "db", chunk_size=60, chunk_overlap=10)
+    extra = write_corpus(tmp_path / "more", {"moon.md": "月球车在环形山里采集岩石样本。"})
+    report = other.ingest(extra)
+    assert report.chunks_added == 1 and report.write_seconds > 0
+    assert kb.hybrid("月球车 岩石", k=1)[0][0].metadata["source"] == "moon.md"
+    other.delete_source("moon.md")
+    assert all(d.metadata["source"] != "moon.md" for d, _ in kb.hybrid("月球车 岩石", k=5))
 
 
 def test_empty_store_returns_nothing(kb):

@@ -193,23 +193,11 @@ def open_knowledge_base(settings: Settings | None = None, *, collection: str = "
 def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_DIR,
                         uploads_dir: Path = UPLOADS_DIR) -> IngestReport:
     """让库与"课程文档 + 上传区"一致：增量入库两处的文件，删掉两处都已没有的文档（第 7 章）。"""
-    report = IngestReport()
-    present: set[str] = set()
-    for root in (corpus_dir, uploads_dir):
-        if root is None or not Path(root).is_dir() or not any(Path(root).iterdir()):
-            continue
-        part = kb.ingest(Path(root))
-        report.files += part.files
-        report.chunks_added += part.chunks_added
-        report.chunks_deleted += part.chunks_deleted
-        present |= {f.source for f in part.files}
-    for source in kb.sources():
-        if source not in present:
-            n = kb.delete_source(source)
-            report.chunks_deleted += n
-            report.add(source, "删除", f"文件已不存在，删除 {n} 块")
-    report.total_chunks = kb.count()
-    return report
+    roots = [Path(r) for r in (corpus_dir, uploads_dir) if r is not None and Path(r).is_dir()]
+    if not roots:  # 两处都还没有：建好上传区，库里不该留任何文档
+        Path(uploads_dir).mkdir(parents=True, exist_ok=True)
+        roots = [Path(uploads_dir)]
+    return kb.sync(*roots)
 
 
 class Assistant:

@@ -5,13 +5,13 @@ BM25 的打分公式与 rank-bm25 的 BM25Okapi 相同，只是 idf 取 Lucene �
 为什么不直接调用 rank-bm25：它对每个查询词都用 Python 循环扫一遍全部文档，1 万块时一次查询要几十毫秒；
 这里把"文档 × 词"的 BM25 分量预先算进 scipy 稀疏矩阵，查询只需取出查询词那几列求和（1 万块约 1 毫秒）。
 两种分词：
-- 词级（word，默认的 BM25）：jieba 分词，经典做法；
+- 词级（word，默认的 BM25）：jieba 词典与算法分词，经典做法；用的是 jieba 的 Rust 实现 rjieba
+  （同一词典、同样的切法，切出的词一模一样，分词快约 10 倍）；
 - 字级（char）：汉字单字 + 相邻二字（与离线嵌入同一套特征），不依赖词典，新词、人名、术语都切得动。
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,14 +35,22 @@ CHAR_K1, CHAR_B = 0.9, 0.5  # 字级：词频饱和得快些、长度惩罚轻�
 CHAR_UNIGRAM = 0.5  # 字级里单字的 idf 打折：二元组更能区分意思，单字用来兜住换了说法的问题
 RRF_K = 60
 _PUNCT = re.compile(r"^[\W_]+$")
+_ASCII_RUN = re.compile(r"[a-z0-9]+(?:\.\d+)?%?")  # jieba 对英文与数字的切法（保留 3.5、90%）
 
 
 def word_tokens(text: str) -> list[str]:
-    """词级 BM25 的分词：jieba 精确模式，去掉标点与空白，英文转小写（第 4 章）。"""
-    import jieba
+    """词级 BM25 的分词：jieba 精确模式（rjieba），去掉标点与空白，英文转小写（第 4 章）。"""
+    import rjieba
 
-    jieba.setLogLevel(logging.WARNING)
-    return [w for w in jieba.lcut(normalize(text)) if w.strip() and not _PUNCT.match(w)]
+    out: list[str] = []
+    for w in rjieba.cut(normalize(text)):
+        if w.isalnum():  # 绝大多数词走这条快路
+            out.append(w)
+        elif w.isascii() and not rjieba.has_word(w):  # "gpt-4o"、"base_url"：像 jieba 一样拆开；"c++" 是词典词
+            out.extend(_ASCII_RUN.findall(w))
+        elif w.strip() and not _PUNCT.match(w):
+            out.append(w)
+    return out
 
 
 def char_tokens(text: str) -> list[str]:
@@ -90,19 +98,18 @@ class BM25Index:
             return cls("char", weights, keys=vocab_keys)
         if analyzer != "word":
             raise ValueError(f"analyzer 只能是 word 或 char，收到 {analyzer!r}")
-        vocab: dict[str, int] = {}
-        rows, cols, tfs = [], [], []
+        tokens: list[str] = []
+        lengths = np.zeros(n, dtype=np.int64)
         for i, text in enumerate(texts):
-            counts: dict[int, int] = {}
-            for w in word_tokens(text):
-                j = vocab.setdefault(w, len(vocab))
-                counts[j] = counts.get(j, 0) + 1
-            rows.extend([i] * len(counts))
-            cols.extend(counts)
-            tfs.extend(counts.values())
-        weights = _bm25_values(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
-                               np.array(tfs), n, len(vocab), WORD_K1 if k1 is None else k1,
-                               WORD_B if b is None else b)
+            words = word_tokens(text)
+            tokens.extend(words)
+            lengths[i] = len(words)
+        vocab = {w: j for j, w in enumerate(dict.fromkeys(tokens))}  # 按首次出现编号
+        col = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        pairs, tf = np.unique(doc * max(len(vocab), 1) + col, return_counts=True)  # (文档, 词) → 词频
+        weights = _bm25_values(pairs // max(len(vocab), 1), pairs % max(len(vocab), 1), tf, n,
+                               len(vocab), WORD_K1 if k1 is None else k1, WORD_B if b is None else b)
         return cls("word", weights, vocab=vocab)
 
     @property
