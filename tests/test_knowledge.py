@@ -189,6 +189,14 @@ def test_bm25_matches_rank_bm25(analyzer):
     assert BM25Index.build(["只有一篇文档"], analyzer).top("文档", 1)[0][1] > 0  # 小知识库也搜得到
 
 
+def test_char_features_in_batches_equal_one_pass():
+    from helpers.knowledge.search import _feature_counts_batched
+    from helpers.offline.embeddings import feature_counts
+
+    for got, want in zip(_feature_counts_batched(TEXTS, batch=2), feature_counts(TEXTS)):
+        assert np.array_equal(got, want)
+
+
 def test_word_tokens_are_jieba_words():
     assert word_tokens("向量数据库，用 Chroma！") == ["向量", "数据库", "用", "chroma"]
 

@@ -424,21 +424,25 @@ class KnowledgeBase:
             snap.checked = now
             return snap
         docs: list[Document] = []
-        blocks: list[np.ndarray] = []
-        offset, page = 0, 5000
+        vectors = np.zeros((0, 1), np.float32)
+        offset, page = 0, 1000
         while True:
             got = self.collection.get(include=["documents", "metadatas", "embeddings"],
                                       limit=page, offset=offset)
             docs.extend(Document(page_content=t or "", metadata=m or {}, id=i)
                         for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]))
-            if len(got["ids"]):
-                blocks.append(np.asarray(got["embeddings"], dtype=np.float32))
+            block = np.asarray(got["embeddings"], dtype=np.float32)
+            if len(block):
+                if len(vectors) < len(docs):  # 按列存放的矩阵一次分配好（块数只会比 version 里记的多）
+                    grown = np.zeros((max(version[1], len(docs)), block.shape[1]), np.float32, order="F")
+                    grown[: offset] = vectors[: offset]
+                    vectors = grown
+                norms = np.linalg.norm(block, axis=1, keepdims=True)
+                vectors[offset : offset + len(block)] = block / np.where(norms > 0, norms, 1.0)
             if len(got["ids"]) < page:
                 break
             offset += page
-        vectors = np.asfortranarray(np.concatenate(blocks)) if blocks else np.zeros((0, 1), np.float32)
-        norms = np.linalg.norm(vectors, axis=1)
-        vectors /= np.where(norms > 0, norms, 1.0)[:, None]
+        vectors = vectors[: len(docs)]
         self._snapshot = _Snapshot(version, docs, {d.id: d for d in docs}, vectors, checked=now)
         return self._snapshot
 
