@@ -38,7 +38,7 @@ MIN_SQLITE = (3, 35, 0)
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 KEY_PACKAGES = (
     "langchain", "langchain-core", "langchain-openai", "langchain-chroma", "langchain-community",
-    "chromadb", "openai", "zhipuai", "pymupdf", "matplotlib", "fastapi", "gradio", "jieba",
+    "chromadb", "openai", "zhipuai", "pymupdf", "matplotlib", "fastapi", "gradio", "jieba", "rjieba",
 )
 PROBE_TIMEOUT = 15.0
 
