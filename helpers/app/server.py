@@ -172,6 +172,16 @@ def wait_until_up(url: str, timeout: float = 120.0, alive: Callable[[], bool] | 
     raise TimeoutError(f"服务在 {timeout:g} 秒内没有就绪：{url}")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """先请子进程退出，timeout 秒后还在就强制结束（第 7 章）。"""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> Iterator[str]:
     """在后台线程里用 uvicorn 跑一个应用，退出 with 时停止；产出 http://127.0.0.1:端口（第 7 章）。"""
@@ -208,10 +218,5 @@ def serve_in_subprocess(*args: str, env: dict[str, str] | None = None,
             raise RuntimeError(f"{exc}\n服务输出：\n{tail}") from None
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
