@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,9 +351,6 @@ def main(argv: list[str] | None = None) -> int:
                                       encoding="utf-8")
         return 0
     results = []
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     for n in args.chunks:  # 每个规模一个新进程：内存数字不受上一轮影响
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             res = pool.submit(run_scale, n, args.queries).result()

@@ -189,6 +189,17 @@ def test_bm25_matches_rank_bm25(analyzer):
     assert BM25Index.build(["只有一篇文档"], analyzer).top("文档", 1)[0][1] > 0  # 小知识库也搜得到
 
 
+def test_top_k_breaks_ties_by_position_and_can_keep_negative_scores():
+    from helpers.knowledge.search import top_k
+
+    scores = np.array([0.5, 2.0, 2.0, 2.0, 0.0, -1.0])
+    assert top_k(scores, 2) == [(1, 2.0), (2, 2.0)]  # 同分按序号，不管 partition 怎么切
+    assert top_k(scores, 10) == [(1, 2.0), (2, 2.0), (3, 2.0), (0, 0.5)]  # 0 分及负分不要
+    allowed = np.array([True, False, False, True, True, True])
+    assert top_k(scores, 10, allowed, positive=False) == [(3, 2.0), (0, 0.5), (4, 0.0), (5, -1.0)]
+    assert top_k(scores, 0) == [] and top_k(np.zeros(0), 3) == []
+
+
 def test_char_features_in_batches_equal_one_pass():
     from helpers.knowledge.search import _feature_counts_batched
     from helpers.offline.embeddings import feature_counts

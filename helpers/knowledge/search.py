@@ -122,9 +122,10 @@ class BM25Index:
             cols.append(np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens)))
         col = np.concatenate(cols)
         doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        pairs, tf = np.unique(doc * max(len(vocab), 1) + col, return_counts=True)  # (文档, 词) → 词频
-        weights = _bm25_values(pairs // max(len(vocab), 1), pairs % max(len(vocab), 1), tf, n,
-                               len(vocab), WORD_K1 if k1 is None else k1, WORD_B if b is None else b)
+        width = max(len(vocab), 1)
+        pairs, tf = np.unique(doc * width + col, return_counts=True)  # (文档, 词) → 词频
+        weights = _bm25_values(pairs // width, pairs % width, tf, n, len(vocab),
+                               WORD_K1 if k1 is None else k1, WORD_B if b is None else b)
         return cls("word", weights, vocab=vocab)
 
     @property
@@ -157,16 +158,20 @@ class BM25Index:
         return top_k(self.score(query), k, allowed)
 
 
-def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-    """分数数组里最高的 k 个 (序号, 分数)，同分按序号，0 分不要（第 4 章）。"""
+def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None,
+          positive: bool = True) -> list[tuple[int, float]]:
+    """分数数组里最高的 k 个 (序号, 分数)，同分按序号；positive=True 时 0 分及以下不要（第 4 章）。"""
+    floor = 0.0 if positive else -np.inf
     if allowed is not None:
-        scores = np.where(allowed, scores, 0.0)
+        scores = np.where(allowed, scores, floor)
     k = min(k, len(scores))
     if k <= 0:
         return []
-    idx = np.argpartition(-scores, k - 1)[:k]
-    idx = idx[np.lexsort((idx, -scores[idx]))]
-    return [(int(i), float(scores[i])) for i in idx if scores[i] > 0]
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]  # 第 k 高的分数
+    # 与第 k 名同分的都先留下，再按 (分数, 序号) 排：名单不取决于 partition 怎么切
+    idx = np.flatnonzero(scores >= kth) if kth > floor else np.flatnonzero(scores > floor)
+    idx = idx[np.lexsort((idx, -scores[idx]))][:k]
+    return [(int(i), float(scores[i])) for i in idx]
 
 
 def weighted_fuse(score_lists: list[dict[str, float]], weights: list[float]) -> list[tuple[str, float]]:

@@ -24,6 +24,7 @@ from helpers.knowledge.search import (
     KnowledgeRetriever,
     matches_filter,
     rrf_fuse,
+    top_k,
     weighted_fuse,
 )
 from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, split_documents
@@ -446,9 +447,6 @@ class KnowledgeBase:
         self._snapshot = _Snapshot(version, docs, {d.id: d for d in docs}, vectors, checked=now)
         return self._snapshot
 
-    def _docs(self) -> list[Document]:
-        return self._current().docs
-
     def _index(self, analyzer: str = "word", snap: _Snapshot | None = None
                ) -> tuple[list[Document], BM25Index]:
         """取出全部块建 BM25 索引（词级/字级各一份）；库有写入后自动重建。"""
@@ -471,7 +469,7 @@ class KnowledgeBase:
 
     def chunks(self) -> list[Document]:
         """库里的全部块（带 id 与元数据），按写入顺序（第 4 章）。"""
-        return list(self._docs())
+        return list(self._current().docs)
 
     def warm(self, analyzers: tuple[str, ...] = ("word", "char"), rebuild: bool = False) -> None:
         """预先读入全部块与向量、建好 BM25 索引（第一次混合检索就不用等）；rebuild=True 时重建（第 4 章）。"""
@@ -502,11 +500,8 @@ class KnowledgeBase:
         docs, word_index = self._index("word", snap)
         _, char_index = self._index("char", snap)
         allowed = self._allowed(docs, filter)
-        dense = self._dense_scores(snap, query)
-        if allowed is not None:
-            dense = np.where(allowed, dense, -np.inf)
-        order = np.argsort(-dense, kind="stable")[: min(n, int(np.isfinite(dense).sum()))]
-        runs = {"dense": {docs[i].id: float(dense[i]) for i in order},
+        dense = top_k(self._dense_scores(snap, query), n, allowed, positive=False)  # 余弦可以为负，也要
+        runs = {"dense": {docs[i].id: s for i, s in dense},
                 "word": {docs[i].id: s for i, s in word_index.top(query, n, allowed)},
                 "char": {docs[i].id: s for i, s in char_index.top(query, n, allowed)}}
         names = list(runs)
