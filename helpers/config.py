@@ -10,6 +10,9 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from helpers.errors import ConfigError
+from helpers.providers import PROVIDERS, resolve_provider_name
+
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 DATA_DIR: Path = PROJECT_ROOT / "data"
 KNOWLEDGE_DIR: Path = DATA_DIR / "knowledge_db"
@@ -21,11 +24,12 @@ ENV_FILE: Path = PROJECT_ROOT / ".env"
 # 置为 1 时完全忽略 .env（测试用：无论本机 .env 写了什么，都跑离线课程）
 IGNORE_DOTENV_VAR = "LLM_UNIVERSE_IGNORE_DOTENV"
 
+__all__ = [
+    "CACHE_DIR", "DATA_DIR", "ENV_FILE", "EVAL_DIR", "IGNORE_DOTENV_VAR", "KNOWLEDGE_DIR", "PROJECT_ROOT",
+    "VECTOR_DB_DIR", "ConfigError", "Settings", "check_base_url", "load_settings", "mask_secret", "read_env",
+]
+
 _URL_RE = re.compile(r"^https?://[A-Za-z0-9.\-_\[\]:]+(/[^\s]*)?$")
-
-
-class ConfigError(ValueError):
-    """配置错误：消息用中文说明应当设置什么（第 2 章）。"""
 
 
 def mask_secret(value: str | None) -> str:
@@ -77,8 +81,8 @@ class Settings:
         return replace(self, **changes)
 
 
-def _read_env(env_file: Path | None) -> dict[str, str]:
-    """合并 .env 与环境变量：环境变量优先。"""
+def read_env(env_file: Path | None = None) -> dict[str, str]:
+    """合并 .env 与环境变量：环境变量优先；去掉空值（第 2 章）。"""
     merged: dict[str, str] = {}
     if os.environ.get(IGNORE_DOTENV_VAR) != "1":
         path = env_file if env_file is not None else ENV_FILE
@@ -86,6 +90,9 @@ def _read_env(env_file: Path | None) -> dict[str, str]:
             merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     merged.update(os.environ)
     return {k: v.strip() for k, v in merged.items() if v is not None and v.strip() != ""}
+
+
+_read_env = read_env  # 过渡：旧导入路径（helpers/app/server.py 仍用旧名）
 
 
 def _to_bool(name: str, raw: str) -> bool:
@@ -115,9 +122,7 @@ def check_base_url(name: str, url: str) -> str:
 
 def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
     """读取设置：参数 > 环境变量 > 项目根目录 .env > 默认值（第 2 章）。"""
-    from helpers.providers import PROVIDERS, resolve_provider_name
-
-    env = _read_env(env_file)
+    env = read_env(env_file)
     keys: dict[str, str] = {}
     urls: dict[str, str] = {}
     for name, spec in PROVIDERS.items():

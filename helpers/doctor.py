@@ -26,6 +26,9 @@ from helpers.config import (
     load_settings,
     mask_secret,
 )
+from helpers.course.setup import cjk_font_path
+from helpers.errors import explain_provider_error
+from helpers.llm import default_model, get_openai_client
 from helpers.providers import PROVIDERS, get_provider
 
 try:
@@ -143,34 +146,8 @@ def check_keys(settings: Settings) -> Check:
     return Check("提供方密钥", True, "；".join(parts))
 
 
-def _explain_failure(exc: BaseException, settings: Settings) -> str:
-    """把调用失败翻译成一句中文建议（不打印回溯）。"""
-    import openai
-
-    spec = get_provider(settings.llm_provider)
-    if isinstance(exc, ConfigError):
-        return str(exc)
-    if isinstance(exc, openai.AuthenticationError):
-        return f"密钥无效（401）：请检查 .env 中的 {spec.key_env}（申请地址：{spec.key_url}）"
-    if isinstance(exc, openai.PermissionDeniedError):
-        return "没有权限（403）：账户可能未开通该模型或余额不足"
-    if isinstance(exc, openai.NotFoundError):
-        return "找不到模型或地址（404）：请检查 LLM_MODEL 与 <前缀>_BASE_URL"
-    if isinstance(exc, openai.RateLimitError):
-        return "请求过于频繁或额度用完（429）：稍后再试，或检查账户余额"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{PROBE_TIMEOUT:.0f} 秒内没有响应：请检查网络或代理"
-    if isinstance(exc, openai.APIConnectionError):
-        return "连接失败：请检查网络、代理或 base_url 是否正确"
-    if isinstance(exc, openai.APIStatusError):
-        return f"服务端返回错误 {exc.status_code}：请稍后再试"
-    return f"调用失败（{type(exc).__name__}）：请检查提供方设置"
-
-
 def check_model_call(settings: Settings) -> Check:
     """用当前提供方真实调用一次：离线时在进程内，真实提供方发一个极小的请求（第 2 章）。"""
-    from helpers.llm import default_model, get_openai_client
-
     spec = get_provider(settings.llm_provider)
     name = f"模型调用（{spec.name}）"
     offline = spec.name == "offline"
@@ -182,7 +159,8 @@ def check_model_call(settings: Settings) -> Check:
             max_tokens=8,
         )
     except Exception as exc:  # noqa: BLE001 - 报告里只要一句中文，不要回溯
-        detail = _explain_failure(exc, settings)
+        detail = explain_provider_error(exc, key_env=spec.key_env, key_url=spec.key_url,
+                                        timeout=PROBE_TIMEOUT)
         if not offline:
             detail += "；离线课程不受影响（LLM_PROVIDER=offline）"
         return Check(name, False, detail, required=offline)
@@ -202,9 +180,7 @@ def check_sqlite(text: str = sqlite3.sqlite_version) -> Check:
 def check_cjk_font() -> Check:
     """中文字体是否就绪：PyMuPDF 自带字体写到缓存并被 matplotlib 找到（第 2 章）。"""
     try:
-        from matplotlib import font_manager
-
-        from helpers.course import cjk_font_path
+        from matplotlib import font_manager  # 放在 try 里：matplotlib 坏了也只是一行报告
 
         path = cjk_font_path()
         font_manager.fontManager.addfont(str(path))

@@ -1,23 +1,22 @@
-"""取得聊天模型与嵌入模型：离线默认与真实提供方走同一套代码（第 2、3 章）。"""
+"""取得聊天模型与嵌入模型：离线默认与真实提供方走同一套代码（第 2、3 章）。
+
+用量记录 UsageTracker 在 helpers.callbacks。
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import openai
 from langchain_core.caches import BaseCache
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
-from langchain_core.outputs import LLMResult
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
 from helpers import offline
+from helpers.callbacks import CallRecord, UsageTracker  # noqa: F401  # 过渡：旧导入路径（C2 用 llm.UsageTracker）
 from helpers.config import CACHE_DIR, ConfigError, Settings, load_settings
-from helpers.providers import Provider, estimate_cost, get_provider
+from helpers.providers import Provider, get_provider
 
 
 def _endpoint(settings: Settings, provider: Provider) -> tuple[str, str]:
@@ -133,62 +132,3 @@ def get_embeddings(provider: str | None = None, model: str | None = None, *,
         check_embedding_ctx_length=False,  # 否则会调用 tiktoken 下载词表
         chunk_size=_EMBED_BATCH.get(spec.name, 64),
     )
-
-
-@dataclass
-class CallRecord:
-    """一次模型调用的用量与费用（第 2 章）。"""
-
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float
-    seconds: float
-
-
-@dataclass
-class UsageTracker(BaseCallbackHandler):
-    """LangChain 回调：记录每次调用与整个会话的 token 用量和估算费用（第 2 章）。"""
-
-    provider: str = "offline"
-    calls: list[CallRecord] = field(default_factory=list)
-    _starts: dict[Any, float] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def on_chat_model_start(self, serialized, messages, *, run_id, **kwargs) -> None:
-        self._starts[run_id] = time.perf_counter()
-
-    def on_llm_end(self, response: LLMResult, *, run_id, **kwargs) -> None:
-        seconds = time.perf_counter() - self._starts.pop(run_id, time.perf_counter())
-        for gens in response.generations:
-            for gen in gens:
-                msg = getattr(gen, "message", None)
-                usage = getattr(msg, "usage_metadata", None) or {}
-                meta = getattr(msg, "response_metadata", None) or {}
-                p, c = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-                model = meta.get("model_name", "?")
-                cost = estimate_cost(self.provider, p, c)
-                if "total_cost" in usage:  # LangChain 把缓存命中的费用记为 0
-                    cost = float(usage["total_cost"])
-                with self._lock:
-                    self.calls.append(CallRecord(model, p, c, cost, seconds))
-
-    @property
-    def prompt_tokens(self) -> int:
-        return sum(c.prompt_tokens for c in self.calls)
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum(c.completion_tokens for c in self.calls)
-
-    @property
-    def total_cost(self) -> float:
-        return sum(c.cost for c in self.calls)
-
-    def summary(self) -> str:
-        """一行中文小结：调用次数、token 数与估算费用（第 2 章）。"""
-        currency = get_provider(self.provider).currency
-        return (
-            f"共 {len(self.calls)} 次调用，输入 {self.prompt_tokens} tokens，"
-            f"输出 {self.completion_tokens} tokens，估算费用 {self.total_cost:.6f} {currency}"
-        )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from helpers.errors import ConfigError
+
 OFFLINE_BASE_URL = "http://offline.llm-universe.local/v1"
 
 
@@ -118,8 +120,6 @@ _ALIASES = {
 
 def resolve_provider_name(name: str, variable: str = "LLM_PROVIDER") -> str:
     """把提供方名称（含常见别名）规范化；未知名称给出中文错误（第 2 章）。"""
-    from helpers.config import ConfigError
-
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in PROVIDERS:

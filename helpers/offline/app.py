@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from helpers.offline import embeddings as emb
 from helpers.offline.engine import MODEL_ID, respond
-from helpers.offline.text import count_tokens
+from helpers.text import count_tokens
 
 FAULT_HEADER = "x-offline-fault"
 _FAULT_RE = re.compile(r"^(?P<code>\d{3}|timeout)(?::(?P<secs>[\d.]+))?(?:\*(?P<times>\d+))?(?:#.*)?$")

@@ -1,5 +1,7 @@
 """离线嵌入：字与字二元组的哈希向量，按词频先验加权；确定、免下载、批量向量化（第 4 章）。
 
+特征（features / feature_counts）定义在 helpers.text，字级 BM25 也用同一套；这里只做加权与哈希。
+
 为什么手写：没有可离线使用、又适合中文的现成嵌入库（Chroma 默认模型需要下载）。
 权重先验来自 jieba 自带词典的词频（约 35 万词），与任何语料无关，因此嵌入是无状态的。
 批量计算全部用 numpy 完成（把文本看成码位数组），单核每秒可嵌入上万个文本块。
@@ -10,46 +12,39 @@ from __future__ import annotations
 import math
 import os
 import pickle
-import re
 import zlib
 from collections import Counter
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from helpers.config import CACHE_DIR
-from helpers.offline.text import normalize
+from helpers.text import (
+    FEATURE_KEY_MASK,
+    FEATURE_TAG_SHIFT,
+    TAG_BIGRAM,
+    TAG_CHAR,
+    TAG_WORD,
+    feature_counts,
+    features,
+    jieba_dict,
+)
 
 DIM = 1024
 MODEL_NAME = "offline-hash-zh"
 VERSION = 2  # 特征或权重一改就加 1：知识库据此换用新的集合，旧向量不会混进来
-_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[a-z][a-z0-9_\-\.]*[a-z0-9]|[a-z]|\d+(?:\.\d+)?")
 _TABLE_VERSION = 2
 UNKNOWN_WEIGHT = 12.0  # 词典里没有的字/英文单词：当作罕见特征
 UNIGRAM_SCALE = 1.0  # 单字与二元组同等看待（0.5 时在中文检索基准上更差）
 
-# 特征键（int64）：高位是类型标签，低位是码位或哈希
-_BITS = 42
-_UNI, _BI, _WORD_TAG = 0, 1, 2
-_KEY_MASK = (1 << _BITS) - 1
-_DOC_SHIFT = _BITS + 2
-FEATURE_TAG_SHIFT = _BITS  # 特征键右移这么多位得到类型：0 单字，1 二元组，2 英文单词/数字
-
-
-def _jieba_dict() -> Path:
-    import jieba
-
-    return Path(jieba.__file__).resolve().parent / "dict.txt"
+_jieba_dict = jieba_dict  # 过渡：旧导入路径（helpers/bench.py 用它）
 
 
 def _build_prior() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """从 jieba 词典统计字、字二元组的频次，换算成 IDF 式的权重表。"""
     char_f: Counter[str] = Counter()
     bi_f: Counter[str] = Counter()
-    with open(_jieba_dict(), encoding="utf-8") as fh:
+    with open(jieba_dict(), encoding="utf-8") as fh:
         for line in fh:
             parts = line.split(" ")
             if len(parts) < 2:
@@ -96,26 +91,15 @@ def _prior() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return table
 
 
-def features(text: str) -> Counter[str]:
-    """抽取特征：汉字单字、相邻二字、英文单词与数字（第 4 章）。"""
-    text = normalize(text)
-    feats: Counter[str] = Counter()
-    for run in _CJK_RUN.findall(text):
-        feats.update(run)
-        feats.update(run[i : i + 2] for i in range(len(run) - 1))
-    feats.update("w:" + w for w in _WORD.findall(text))
-    return feats
-
-
 def _key_weights(keys: np.ndarray) -> np.ndarray:
     """特征键 → 先验权重（向量化）：常见的字/二元组权重低。"""
     char_w, bi_keys, bi_w = _prior()
-    tag = keys >> _BITS
-    low = keys & _KEY_MASK
+    tag = keys >> FEATURE_TAG_SHIFT
+    low = keys & FEATURE_KEY_MASK
     out = np.full(len(keys), UNKNOWN_WEIGHT, dtype=np.float64)
-    uni = tag == _UNI
+    uni = tag == TAG_CHAR
     out[uni] = char_w[np.minimum(low[uni], 0xFFFF)] * UNIGRAM_SCALE
-    bi = tag == _BI
+    bi = tag == TAG_BIGRAM
     if bi.any():
         bk = low[bi]
         pos = np.minimum(np.searchsorted(bi_keys, bk), len(bi_keys) - 1)
@@ -130,47 +114,16 @@ def _key_weights(keys: np.ndarray) -> np.ndarray:
 def _key_of(feat: str) -> int:
     """字符串特征 → 整数键（与批量计算一致）。"""
     if feat.startswith("w:"):
-        return (_WORD_TAG << _BITS) | zlib.crc32(feat.encode("utf-8"))
+        return (TAG_WORD << FEATURE_TAG_SHIFT) | zlib.crc32(feat.encode("utf-8"))
     if len(feat) == 1:
-        return (_UNI << _BITS) | ord(feat)
-    return (_BI << _BITS) | (ord(feat[0]) << 21) | ord(feat[1])
+        return (TAG_CHAR << FEATURE_TAG_SHIFT) | ord(feat)
+    return (TAG_BIGRAM << FEATURE_TAG_SHIFT) | (ord(feat[0]) << 21) | ord(feat[1])
 
 
 @lru_cache(maxsize=200_000)
 def feature_weight(feat: str) -> float:
     """特征的先验权重：越常见的字/词权重越低（第 4 章）。"""
     return float(_key_weights(np.array([_key_of(feat)], dtype=np.int64))[0])
-
-
-def _is_cjk(codes: np.ndarray) -> np.ndarray:
-    mask = np.zeros(len(codes), dtype=bool)
-    for lo, hi in _CJK_RANGES:
-        mask |= (codes >= lo) & (codes <= hi)
-    return mask
-
-
-def feature_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """批量抽取特征并计数，返回三个等长数组 (文本序号, 特征键, 次数)（第 4 章）。"""
-    norm = [normalize(t).replace("\x00", " ") for t in texts]
-    codes = np.frombuffer("\x00".join(norm).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    doc = np.cumsum(codes == 0)
-    cjk = _is_cjk(codes)
-    parts_doc = [doc[cjk]]
-    parts_key = [codes[cjk] | (_UNI << _BITS)]
-    if len(codes) > 1:
-        pair = cjk[:-1] & cjk[1:]
-        parts_doc.append(doc[:-1][pair])
-        parts_key.append((codes[:-1][pair] << 21) | codes[1:][pair] | (_BI << _BITS))
-    words_doc, words_key = [], []
-    for i, t in enumerate(norm):
-        for w in _WORD.findall(t):
-            words_doc.append(i)
-            words_key.append((_WORD_TAG << _BITS) | zlib.crc32(("w:" + w).encode("utf-8")))
-    parts_doc.append(np.array(words_doc, dtype=np.int64))
-    parts_key.append(np.array(words_key, dtype=np.int64))
-    pairs = (np.concatenate(parts_doc) << _DOC_SHIFT) | np.concatenate(parts_key)
-    uniq, counts = np.unique(pairs, return_counts=True)
-    return uniq >> _DOC_SHIFT, uniq & ((1 << _DOC_SHIFT) - 1), counts
 
 
 def _buckets(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from helpers.offline.embeddings import features, sparse_cosine, sparse_vector
-from helpers.offline.text import count_tokens, split_sentences
+from helpers.text import count_tokens, split_sentences
 
 MODEL_ID = "offline-extractive"
 SELF_INTRO = (

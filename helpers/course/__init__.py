@@ -1,0 +1,12 @@
+"""课程本身的零件：笔记本的统一开头（setup）与第 1 章的大模型一览表（survey）。"""
+
+from helpers.course.setup import (
+    CORE_PACKAGES,
+    cjk_font_path,
+    describe_provider,
+    package_versions,
+    setup,
+    use_cjk_font,
+)
+
+__all__ = ["CORE_PACKAGES", "cjk_font_path", "describe_provider", "package_versions", "setup", "use_cjk_font"]
