@@ -136,3 +136,30 @@ def test_offline_embeddings_match_server():
     vec = emb.embed_query("向量数据库")
     assert len(vec) == offline.DIM
     assert emb.embed_documents(["向量数据库"])[0] == pytest.approx(vec)
+
+
+def test_one_usage_extractor_feeds_both_callbacks():
+    import uuid
+
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
+
+    from helpers.callbacks import StepLogger, llm_usage
+
+    usage = {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17}
+    msg = AIMessage("好", usage_metadata=usage, response_metadata={"model_name": "m-1"})
+    cached = AIMessage("好", usage_metadata={**usage, "total_cost": 0}, response_metadata={})
+    result = LLMResult(generations=[[ChatGeneration(message=msg)], [ChatGeneration(message=cached)]])
+    assert [(u.model, u.input_tokens, u.output_tokens, u.total_cost) for u in llm_usage(result)] == [
+        ("m-1", 12, 5, None), ("?", 12, 5, 0.0)]
+
+    tracker, logger = UsageTracker(provider="deepseek"), StepLogger(provider="deepseek", echo=False)
+    for cb in (tracker, logger):
+        run = uuid.uuid4()
+        cb.on_chat_model_start({}, [], run_id=run)
+        cb.on_llm_end(result, run_id=run)
+    assert tracker.prompt_tokens == logger.prompt_tokens == 24
+    assert [c.cost for c in tracker.calls] == [estimate_cost("deepseek", 12, 5), 0.0]  # 缓存命中不计费
+    [step] = logger.steps
+    assert (step.input_tokens, step.output_tokens) == (24, 10)
+    assert step.cost == estimate_cost("deepseek", 24, 10)

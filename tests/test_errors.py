@@ -1,0 +1,82 @@
+"""helpers.errors：一个错误基类，一个模型服务错误翻译器（环境检查与应用各自的说法不变）。"""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from helpers import config, errors
+from helpers.errors import (
+    AppError,
+    ConfigError,
+    CourseError,
+    LoadError,
+    describe_error,
+    explain_provider_error,
+)
+
+REQUEST = httpx.Request("POST", "http://offline.invalid/v1/chat/completions")
+
+
+def status_error(cls: type[openai.APIStatusError], code: int) -> openai.APIStatusError:
+    return cls(f"Error code: {code} - boom", response=httpx.Response(code, request=REQUEST), body=None)
+
+
+def test_one_base_and_the_old_kinds_stay_value_errors():
+    assert config.ConfigError is ConfigError  # from helpers.config import ConfigError 照样可用
+    for cls in (ConfigError, LoadError, AppError):
+        assert issubclass(cls, CourseError)
+    assert issubclass(ConfigError, ValueError) and issubclass(LoadError, ValueError)
+    err = AppError("太大了", 413)
+    assert (err.message, err.status, str(err)) == ("太大了", 413, "太大了")
+    assert AppError("坏了").status == 400
+    assert str(LoadError("无法读取 a.pdf")) == "无法读取 a.pdf"
+
+
+def test_doctor_wording():
+    def line(exc: BaseException) -> str:
+        return explain_provider_error(exc, key_env="ZHIPUAI_API_KEY", key_url="https://example.invalid",
+                                      timeout=15.0)
+
+    assert line(ConfigError("未找到 X")) == "未找到 X"
+    assert line(status_error(openai.AuthenticationError, 401)) == (
+        "密钥无效（401）：请检查 .env 中的 ZHIPUAI_API_KEY（申请地址：https://example.invalid）")
+    assert line(status_error(openai.PermissionDeniedError, 403)).startswith("没有权限（403）")
+    assert line(status_error(openai.NotFoundError, 404)).startswith("找不到模型或地址（404）")
+    assert line(status_error(openai.RateLimitError, 429)).startswith("请求过于频繁或额度用完（429）")
+    assert line(openai.APITimeoutError(request=REQUEST)) == "15 秒内没有响应：请检查网络或代理"
+    assert line(openai.APIConnectionError(request=REQUEST)) == "连接失败：请检查网络、代理或 base_url 是否正确"
+    assert line(status_error(openai.InternalServerError, 500)) == "服务端返回错误 500：请稍后再试"
+    assert line(RuntimeError("x")) == "调用失败（RuntimeError）：请检查提供方设置"
+
+
+def test_app_wording_and_status():
+    keep = "对话记录已保留，可以稍后重试。"
+    assert describe_error(AppError("坏了", 418)) == (418, "坏了")
+    assert describe_error(status_error(openai.AuthenticationError, 401)) == (
+        502, f"模型服务拒绝了密钥（401）：请检查服务器 .env 中的 API Key。{keep}")
+    assert describe_error(status_error(openai.RateLimitError, 429))[0] == 503
+    assert describe_error(openai.APITimeoutError(request=REQUEST))[0] == 504
+    assert describe_error(openai.APIConnectionError(request=REQUEST)) == (
+        502, f"连不上模型服务：请检查网络与 base_url。{keep}")
+    assert describe_error(status_error(openai.InternalServerError, 500)) == (
+        502, f"模型服务出错（500）：Error code: 500 - boom。{keep}")
+    assert describe_error(ConfigError("未找到 X")) == (500, f"回答时出错（ConfigError）：未找到 X。{keep}")
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("sk-secret-123 at /srv/app/x.py"), KeyError("sk-secret-123")])
+def test_unknown_errors_never_echo_their_text(exc):
+    status, message = describe_error(exc)
+    assert status == 500 and "sk-secret" not in message and "/srv" not in message
+    assert type(exc).__name__ in message
+
+
+def test_errors_is_the_ground_floor():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(errors))
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m.startswith("helpers")]
