@@ -1,6 +1,7 @@
 """课程本身的零件：笔记本的统一开头（setup）与第 1 章的大模型一览表（survey）。"""
 
 from helpers.course.setup import (
+    CJK_FONT_RANGES,
     CORE_PACKAGES,
     cjk_font_path,
     describe_provider,
@@ -9,4 +10,7 @@ from helpers.course.setup import (
     use_cjk_font,
 )
 
-__all__ = ["CORE_PACKAGES", "cjk_font_path", "describe_provider", "package_versions", "setup", "use_cjk_font"]
+__all__ = [
+    "CJK_FONT_RANGES", "CORE_PACKAGES", "cjk_font_path", "describe_provider", "package_versions", "setup",
+    "use_cjk_font",
+]

@@ -9,6 +9,10 @@ from pathlib import Path
 from helpers.config import CACHE_DIR, Settings, load_settings
 from helpers.providers import get_provider
 
+# 中文字体（下面的 Droid Sans Fallback 或系统中文字体）负责的码位，写成 CSS 的 unicode-range：
+# CJK 部首与符号、标点、假名、汉字（含扩展 A、兼容区、扩展 B 起的增补平面）、竖排与全角形式
+CJK_FONT_RANGES = ("U+2E80-2FFF, U+3000-33FF, U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF, U+FE30-FE4F, "
+                   "U+FF00-FFEF, U+20000-2FFFF")
 CORE_PACKAGES = ("langchain", "langchain-openai", "chromadb", "openai", "zhipuai", "pymupdf", "matplotlib")
 
 
