@@ -26,7 +26,7 @@ from helpers.config import (
     load_settings,
     mask_secret,
 )
-from helpers.course.setup import cjk_font_path
+from helpers.course.notebook import cjk_font_path
 from helpers.errors import explain_provider_error
 from helpers.llm import default_model, get_openai_client
 from helpers.providers import PROVIDERS, get_provider

@@ -1,6 +1,6 @@
-"""课程本身的零件：笔记本的统一开头（setup）与第 1 章的大模型一览表（survey）。"""
+"""课程本身的零件：笔记本的统一开头（notebook.setup）与第 1 章的大模型一览表（survey）。"""
 
-from helpers.course.setup import (
+from helpers.course.notebook import (
     CJK_FONT_RANGES,
     CORE_PACKAGES,
     cjk_font_path,
