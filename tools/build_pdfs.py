@@ -4,7 +4,6 @@
 """
 import html
 import io
-import re
 from pathlib import Path
 
 import pymupdf
