@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Mapping
 
 ENV_VAR = "LLM_UNIVERSE_NO_NETWORK"
 _original_connect = socket.socket.connect
@@ -57,6 +58,20 @@ def install() -> None:
     socket.socket.connect = _connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]
+
+
+def offline_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """pytest 与笔记本重跑共用的离线环境：去掉密钥与提供方设置、忽略 .env、禁止外网、固定哈希种子（测试约定）。"""
+    source = os.environ if environ is None else environ
+    env = {k: v for k, v in source.items()
+           if not (k.endswith("_API_KEY") or k.endswith("_BASE_URL") or k.startswith("LLM_") or k == "CHROMA_HOST")}
+    env.update({
+        "LLM_UNIVERSE_IGNORE_DOTENV": "1", ENV_VAR: "1",
+        "LLM_PROVIDER": "offline", "EMBEDDING_PROVIDER": "offline",
+        "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    })
+    return env
 
 
 def install_if_requested() -> bool:

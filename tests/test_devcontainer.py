@@ -19,6 +19,8 @@ import yaml
 from helpers.app.server import free_port, stop_process
 from helpers.config import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # 启动 JupyterLab、运行 hadolint/actionlint：集成测试
+
 DEVCONTAINER = PROJECT_ROOT / ".devcontainer" / "devcontainer.json"
 COURSE_DOCKERFILE = PROJECT_ROOT / "docker" / "course.Dockerfile"
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
@@ -115,9 +117,9 @@ def test_tests_workflow_runs_the_suite_on_three_systems():
     assert "uv sync --locked" in runs and "uv run pytest" in runs and "LLM_UNIVERSE_SKIP_BROWSER=1" in runs
 
 
-def test_lint_workflow_covers_helpers_tests_and_notebooks():
+def test_lint_workflow_covers_helpers_tools_tests_and_notebooks():
     runs = _runs(_workflow("lint.yml"))
-    assert "ruff check" in runs and "helpers tests" in runs and "notebooks" in runs and "hadolint" in runs
+    assert "ruff check" in runs and "helpers tools tests" in runs and "notebooks" in runs and "hadolint" in runs
 
 
 def test_live_workflow_is_scheduled_non_blocking_and_keeps_keys_in_secrets():

@@ -1,7 +1,6 @@
 """requirements.txt 与 uv.lock 保持一致：pip 用户装到的版本与 uv 用户相同。"""
 
 import re
-
 import tomllib
 
 from helpers.config import PROJECT_ROOT

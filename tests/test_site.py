@@ -11,15 +11,28 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from helpers import site
-from helpers.notebooks import all_notebooks
+from tools.notebooks import all_notebooks
+from tools.site.build import build
+from tools.site.exercises import EXERCISES_BEGIN, EXERCISES_END, TEACHING_DOC, exercises, exercises_markdown
+from tools.site.pages import COURSE_TITLE, PDF_NAME, Page
+from tools.site.pdf import build_pdf, chromium_executable
+
+pytestmark = pytest.mark.slow  # 渲染全部笔记本并打印 PDF：集成测试
 
 # 1×1 的 PNG，代替真实的图
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")).decode()
-BROWSER_SKIPPED = os.environ.get("LLM_UNIVERSE_SKIP_BROWSER") == "1" or site.chromium_executable() is None
+BROWSER_SKIPPED = os.environ.get("LLM_UNIVERSE_SKIP_BROWSER") == "1" or chromium_executable() is None
 needs_browser = pytest.mark.skipif(BROWSER_SKIPPED, reason="没有 chromium（或设置了 LLM_UNIVERSE_SKIP_BROWSER=1）")
+
+
+def _has_plots(path: Path) -> bool:
+    """笔记本提交的输出里是否有图（png/jpeg/svg）。"""
+    kinds = ("image/png", "image/jpeg", "image/svg+xml")
+    nb = nbformat.read(path, as_version=4)
+    return any(k in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               for k in kinds)
 
 
 def _demo_notebooks(root: Path) -> list[Path]:
@@ -49,16 +62,16 @@ def _demo_notebooks(root: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def demo_site(tmp_path_factory) -> tuple[Path, list[site.Page]]:
+def demo_site(tmp_path_factory) -> tuple[Path, list[Page]]:
     root = tmp_path_factory.mktemp("demo")
     out = root / "site"
-    return out, site.build(out, notebooks=_demo_notebooks(root), docs={})
+    return out, build(out, notebooks=_demo_notebooks(root), docs={})
 
 
 @pytest.fixture(scope="module")
-def course_site(tmp_path_factory) -> tuple[Path, list[site.Page]]:
+def course_site(tmp_path_factory) -> tuple[Path, list[Page]]:
     out = tmp_path_factory.mktemp("site")
-    return out, site.build(out)
+    return out, build(out)
 
 
 def _h1(page_html: str) -> str:
@@ -74,7 +87,7 @@ def test_every_chapter_has_a_page_with_its_title_and_plots(course_site):
         text = (out / f"{nb_path.stem}.html").read_text(encoding="utf-8")
         title = _h1(text)
         assert title.startswith("第 "), f"{nb_path.name} 的页面没有 '# 第 N 章' 标题"
-        if site.notebook_has_plots(nb_path):
+        if _has_plots(nb_path):
             assert '<img' in text and 'src="data:image/' in text, f"{nb_path.name} 有图，但页面里没有"
         index = (out / "index.html").read_text(encoding="utf-8")
         assert f'href="{nb_path.stem}.html"' in index
@@ -102,7 +115,7 @@ def test_links_inside_the_site_resolve(course_site):
     ids = {p.name: set(_attrs(p, "id")) for p in out.glob("*.html")}
     for page in out.glob("*.html"):
         for href in _attrs(page, "href"):
-            if re.match(r"[a-z]+:", href) or href == site.PDF_NAME:
+            if re.match(r"[a-z]+:", href) or href == PDF_NAME:
                 continue
             path, _, frag = href.partition("#")
             target = path or page.name
@@ -130,15 +143,15 @@ def test_demo_site_renders_answers_folded_and_links_rewritten(demo_site):
 
 def test_exercises_are_read_from_the_notebooks(demo_site):
     _, pages = demo_site
-    found = [site.exercises(p.source) for p in pages]
+    found = [exercises(p.source) for p in pages]
     assert [(e.number, e.title, e.asserts) for e in found[0]] == [(1, "写点什么", 2)]
     assert [(e.number, e.title, e.asserts) for e in found[1]] == [(1, "链", 2)]
 
 
 def test_teaching_guide_lists_every_exercise():
-    text = site.TEACHING_DOC.read_text(encoding="utf-8")
-    block = text.split(site.EXERCISES_BEGIN)[1].split(site.EXERCISES_END)[0].strip()
-    assert block == site.exercises_markdown(), "练习一览过期：运行 uv run python -m helpers.site exercises --write"
+    text = TEACHING_DOC.read_text(encoding="utf-8")
+    block = text.split(EXERCISES_BEGIN)[1].split(EXERCISES_END)[0].strip()
+    assert block == exercises_markdown(), "练习一览过期：运行 uv run python -m tools.site exercises --write"
 
 
 @needs_browser
@@ -148,7 +161,7 @@ def test_page_renders_chinese_and_navigates_offline(demo_site):
     out, _ = demo_site
     requests: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=site.chromium_executable(),
+        browser = pw.chromium.launch(executable_path=chromium_executable(),
                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             page = browser.new_page()
@@ -171,11 +184,11 @@ def test_pdf_embeds_the_chinese_font(demo_site):
     import pymupdf
 
     out, _ = demo_site
-    pdf = site.build_pdf(out, timeout_s=60)
+    pdf = build_pdf(out, timeout_s=60)
     doc = pymupdf.open(pdf)
     text = "".join(page.get_text() for page in doc)
     assert "第 8 章 演示章节" in text and "中文要显示出来" in text
     fonts = {f[3]: f[0] for page in doc for f in page.get_fonts()}
     embedded = [name for name, xref in fonts.items() if doc.extract_font(xref)[3]]
     assert embedded and len(embedded) == len([n for n in fonts if n]), fonts
-    assert [t[1] for t in doc.get_toc()][:2] == [site.COURSE_TITLE, "目录"]
+    assert [t[1] for t in doc.get_toc()][:2] == [COURSE_TITLE, "目录"]

@@ -1,13 +1,13 @@
 """把 data/sources/ 下的 Markdown 源文本排版为 data/knowledge_db/ 下的 PDF（可重复生成）。
 
-用法：.venv/bin/python tools/build_pdfs.py
+用法（仓库根目录）：uv run python -m tools.build_pdfs（markdown-it 解析源文本，输出可逐字节复现）
 """
 import html
 import io
-import re
 from pathlib import Path
 
 import pymupdf
+from markdown_it import MarkdownIt
 
 # 以脚本自身位置解析路径，与当前工作目录无关
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +22,7 @@ BOOKS = [
      "客服、法律、医疗、代码与教育五个领域的实践"),
 ]
 
+MD = MarkdownIt("commonmark").enable("table")  # 源文本只用到标题、段落和管道表格
 PAGE = pymupdf.paper_rect("a4")  # A4 页面 595 x 842 pt
 BODY = pymupdf.Rect(62, 74, PAGE.width - 62, PAGE.height - 66)  # 正文区域
 HEADER = pymupdf.Rect(62, 30, PAGE.width - 62, 64)  # 页眉区域
@@ -56,44 +57,15 @@ th { color: #0b3d6e; font-weight: bold; }
 
 
 def md_to_chapters(text):
-    """按一级标题把 Markdown 拆成 [(标题, 正文行列表)]。"""
+    """用 markdown-it 解析 Markdown，按一级标题拆成 [(标题, 该章正文的 HTML)]（二级标题、段落和表格）。"""
+    tokens = MD.parse(text)
+    starts = [i for i, tok in enumerate(tokens) if tok.type == "heading_open" and tok.tag == "h1"]
     chapters = []
-    for line in text.splitlines():
-        if line.startswith("# "):
-            chapters.append((line[2:].strip(), []))
-        elif chapters:
-            chapters[-1][1].append(line)
+    for n, i in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(tokens)
+        body = MD.renderer.render(tokens[i:end], MD.options, {})
+        chapters.append((tokens[i + 1].content, "<body>" + body + "</body>"))
     return chapters
-
-
-def table_html(rows):
-    """把 Markdown 管道表格行转成 HTML 表格（第二行是分隔行）。"""
-    cells = [[html.escape(c.strip()) for c in r.strip().strip("|").split("|")] for r in rows]
-    head, body = cells[0], [r for r in cells[2:]]
-    out = ["<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"]
-    out += ["<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body]
-    return "".join(out) + "</table>"
-
-
-def chapter_html(title, lines):
-    """把一章的正文行转成 HTML：二级标题、段落和表格。"""
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith("|"):  # 连续的表格行
-            j = i
-            while j < len(lines) and lines[j].strip().startswith("|"):
-                j += 1
-            parts.append(table_html(lines[i:j]))
-            i = j
-            continue
-        if line.startswith("## "):
-            parts.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line:
-            parts.append(f"<p>{html.escape(line)}</p>")
-        i += 1
-    return "<body>" + "".join(parts) + "</body>"
 
 
 def draw_html(device, rect, body_html):
@@ -116,9 +88,9 @@ def build(src_name, out_name, book_title, subtitle):
     writer.end_page()
     page_no, toc = 1, []
     # 每章从新页开始，页眉写书名与章名，页脚写页码
-    for title, lines in chapters:
+    for title, body_html in chapters:
         toc.append([1, title, page_no + 1])
-        story = pymupdf.Story(chapter_html(title, lines), user_css=CSS, archive=ARCHIVE)
+        story = pymupdf.Story(body_html, user_css=CSS, archive=ARCHIVE)
         more = True
         while more:
             dev = writer.begin_page(PAGE)
