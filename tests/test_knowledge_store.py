@@ -10,6 +10,7 @@ from test_knowledge import make_pdf
 
 from helpers.config import load_settings
 from helpers.knowledge import KnowledgeBase, course_knowledge_base
+from helpers.knowledge.index import dense_scores
 from helpers.llm import OfflineEmbeddings
 
 TOPICS = {
@@ -158,8 +159,8 @@ def test_search_kinds_scores_filters_and_retriever(kb, tmp_path):
 def test_hybrid_dense_part_is_exact_and_sees_new_writes_at_once(kb, tmp_path):
     """混合检索的向量一路在内存里精确计算：与 Chroma 的检索同序；别的实例刚写入的块马上能搜到。"""
     kb.ingest(write_corpus(tmp_path / "docs"))
-    snap = kb._current()
-    scores = kb._dense_scores(snap, "倒数排名融合")
+    snap = kb.index.current()
+    scores = dense_scores(snap, kb.embeddings.embed_query("倒数排名融合"))
     mine = [snap.docs[i].id for i in np.argsort(-scores, kind="stable")[:5]]
     theirs = [d.id for d, _ in kb.search("倒数排名融合", k=5)]
     assert mine == theirs
