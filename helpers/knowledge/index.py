@@ -39,8 +39,6 @@ class _Snapshot:
         return self.indexes[analyzer]
 
 
-Snapshot = _Snapshot
-
 
 def dense_scores(snap: _Snapshot, query_vector: list[float] | np.ndarray) -> np.ndarray:
     """问题向量与每一块的余弦相似度（精确计算，不经过 HNSW 近似）（第 4 章）。"""
