@@ -14,9 +14,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
 from langchain_core.output_parsers import StrOutputParser
 
+from helpers.knowledge.store import DENSE_QUERY, DENSE_SCORE
 from helpers.llm import get_chat_model, get_embeddings
 from helpers.offline import count_tokens
-from helpers.prompts import CONDENSE_PROMPT, CONTEXT_CLOSE, CONTEXT_OPEN, get_prompt
+from helpers.prompts import CONDENSE_PROMPT, get_prompt
 
 NO_ANSWER = "知识库中没有找到相关内容，我无法回答这个问题。"
 DEFAULT_SCORE_THRESHOLD = 0.12
@@ -59,6 +60,7 @@ class RagAnswer:
     standalone_question: str
     sources: list[Source] = field(default_factory=list)
     refused: bool = False
+    retrieved: list[tuple[Document, float]] = field(default_factory=list)  # 过阈值之前的全部检索结果与相关度
 
 
 _DELIMITER_LOOKALIKE = re.compile(r"<\s*/?\s*context\b[^>]*>", re.I)
@@ -96,6 +98,13 @@ def relevance_scores(question: str, docs: list[Document], embeddings: Embeddings
     denom = np.linalg.norm(d, axis=1) * (np.linalg.norm(q) or 1.0)
     denom[denom == 0] = 1.0
     return [float(x) for x in (d @ q) / denom]
+
+
+def retrieval_scores(question: str, docs: list[Document], embeddings: Embeddings) -> list[float]:
+    """每段资料的相关度：知识库检索器已为这个问题算好余弦（元数据 dense_score）就直接用，否则重新嵌入（第 5 章）。"""
+    if docs and all(DENSE_SCORE in d.metadata and d.metadata.get(DENSE_QUERY) == question for d in docs):
+        return [float(d.metadata[DENSE_SCORE]) for d in docs]
+    return relevance_scores(question, docs, embeddings)  # 别的检索器：问题与各段资料再嵌入一次
 
 
 def is_offline(llm: BaseChatModel) -> bool:
@@ -171,11 +180,17 @@ class RagChain:
             start_on="human", include_system=False,
         )
 
+    def retrieve_scored(self, question: str) -> list[tuple[Document, float]]:
+        """检索并给每段资料算相关度，不过阈值（第 5 章）。"""
+        docs = self.retriever.invoke(question)
+        return list(zip(docs, retrieval_scores(question, docs, self.embeddings)))
+
     def retrieve(self, question: str) -> list[tuple[Document, float]]:
         """检索并给每段资料算相关度，低于阈值的丢掉（第 5 章）。"""
-        docs = self.retriever.invoke(question)
-        scores = relevance_scores(question, docs, self.embeddings)
-        return [(d, s) for d, s in zip(docs, scores) if s >= self.score_threshold]
+        return self._threshold(self.retrieve_scored(question))
+
+    def _threshold(self, scored: list[tuple[Document, float]]) -> list[tuple[Document, float]]:
+        return [(d, s) for d, s in scored if s >= self.score_threshold]
 
     def _prepare(self, question: str, session_id: str | None) -> dict[str, Any]:
         question = question.strip()
@@ -183,7 +198,8 @@ class RagChain:
             raise ValueError("问题不能为空：请输入一个想问知识库的问题")
         history = self.history(session_id)
         standalone = condense_question(question, history, self.llm)
-        hits = self.retrieve(standalone)
+        retrieved = self.retrieve_scored(standalone)
+        hits = self._threshold(retrieved)
         docs = [d for d, _ in hits]
         # 提示里放改写后的独立问题（与检索用的一致）；问题与历史同样中和分隔符
         inputs = {
@@ -193,7 +209,8 @@ class RagChain:
         if self.prompt.uses_history:
             inputs["history"] = [m.model_copy(update={"content": neutralize(str(m.content))})
                                  for m in history]
-        return {"standalone": standalone, "hits": hits, "inputs": inputs, "question": question}
+        return {"standalone": standalone, "hits": hits, "retrieved": retrieved, "inputs": inputs,
+                "question": question}
 
     def render(self, question: str, session_id: str | None = None) -> list[BaseMessage]:
         """发给模型的完整提示消息；资料全被阈值滤掉时不调用模型，返回空列表（第 5 章）。"""
@@ -216,7 +233,7 @@ class RagChain:
             self.history_store.add_messages(
                 session_id, [HumanMessage(prep["question"]), AIMessage(answer)]
             )
-        return RagAnswer(prep["question"], answer, prep["standalone"], sources, refused)
+        return RagAnswer(prep["question"], answer, prep["standalone"], sources, refused, prep["retrieved"])
 
     def invoke(self, question: str, session_id: str | None = None) -> RagAnswer:
         """回答一个问题；session_id 相同的多次提问共享历史（第 5 章）。"""
@@ -244,7 +261,6 @@ def build_rag_chain(retriever: Retriever, llm: BaseChatModel | None = None, **kw
 
 
 __all__ = [
-    "CONTEXT_CLOSE", "CONTEXT_OPEN", "NO_ANSWER", "RagAnswer", "RagChain", "Source",
-    "build_rag_chain", "condense_question", "format_context", "is_follow_up", "is_offline",
-    "neutralize", "relevance_scores",
+    "NO_ANSWER", "RagAnswer", "RagChain", "Source", "build_rag_chain", "condense_question",
+    "format_context", "is_follow_up", "is_offline", "neutralize", "relevance_scores", "retrieval_scores",
 ]

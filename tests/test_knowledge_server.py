@@ -14,6 +14,8 @@ from helpers.app.server import free_port, stop_process, wait_until_up
 from helpers.config import load_settings
 from helpers.knowledge import KnowledgeBase
 
+pytestmark = pytest.mark.slow  # 要启动一个真实的 chroma 服务：集成测试
+
 
 def _chroma_cli() -> str | None:
     local = Path(sys.executable).parent / "chroma"

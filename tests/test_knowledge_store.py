@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pymupdf
 import pytest
+from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from test_knowledge import make_pdf
 
 from helpers.config import load_settings
-from helpers.knowledge import KnowledgeBase, course_knowledge_base
+from helpers.knowledge import IngestStatus, KnowledgeBase, chunk_ids, course_knowledge_base, split_documents
+from helpers.knowledge.index import dense_scores
 from helpers.llm import OfflineEmbeddings
+from helpers.rag import relevance_scores
 
 TOPICS = {
     "rag.md": "# 检索增强生成\n\n检索增强生成先检索资料再回答问题。它能减少幻觉，并给出出处。\n\n"
@@ -158,8 +161,8 @@ def test_search_kinds_scores_filters_and_retriever(kb, tmp_path):
 def test_hybrid_dense_part_is_exact_and_sees_new_writes_at_once(kb, tmp_path):
     """混合检索的向量一路在内存里精确计算：与 Chroma 的检索同序；别的实例刚写入的块马上能搜到。"""
     kb.ingest(write_corpus(tmp_path / "docs"))
-    snap = kb._current()
-    scores = kb._dense_scores(snap, "倒数排名融合")
+    snap = kb.index.current()
+    scores = dense_scores(snap, kb.embeddings.embed_query("倒数排名融合"))
     mine = [snap.docs[i].id for i in np.argsort(-scores, kind="stable")[:5]]
     theirs = [d.id for d, _ in kb.search("倒数排名融合", k=5)]
     assert mine == theirs
@@ -191,3 +194,30 @@ def test_course_knowledge_base_ingests_once(tmp_path, monkeypatch):
     again = course_knowledge_base(settings, refresh=True)
     assert again.last_report.count("跳过") == 3 and again.count() == kb.count()
     assert (tmp_path / "vdb").is_dir()
+
+
+def test_status_enum_prints_like_the_chinese_literals(kb, tmp_path):
+    report = kb.ingest(write_corpus(tmp_path / "docs"))
+    added = report.files[0]
+    assert added.status == IngestStatus.ADDED == "新增" and report.count(IngestStatus.ADDED) == 3
+    assert str(added) == f"新增  {added.source}：{added.detail}"
+    assert repr(added) == f"FileStatus(source={added.source!r}, status='新增', detail={added.detail!r})"
+    assert report.summary() == "共 3 个文件：新增 3，失败 0；写入 4 块，删除 0 块；库中现有 4 块"
+
+
+def test_add_chunks_writes_split_chunks_and_is_searchable_at_once(kb):
+    chunks = split_documents([Document("月球车在环形山里采集岩石样本。", metadata={"source": "moon.md"})])
+    assert kb.hybrid("月球车") == []
+    assert kb.add_chunks(chunks) == 1 and kb.count() == 1
+    (doc, _), = kb.hybrid("月球车", k=1)
+    assert doc.id == chunk_ids(chunks)[0] and doc.metadata == chunks[0].metadata
+
+
+def test_dense_is_the_real_name_and_retriever_docs_carry_the_cosine(kb, tmp_path):
+    kb.ingest(write_corpus(tmp_path / "docs"))
+    assert KnowledgeBase.search is KnowledgeBase.dense
+    for kind in ("hybrid", "dense", "bm25", "mmr"):
+        docs = kb.as_retriever(kind, k=2).invoke("倒数排名融合")
+        cosine = [d.metadata["dense_score"] for d in docs]
+        assert all(d.metadata["dense_query"] == "倒数排名融合" for d in docs), kind
+        assert cosine == pytest.approx(relevance_scores("倒数排名融合", docs, kb.embeddings), abs=1e-6), kind

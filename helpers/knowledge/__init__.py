@@ -11,6 +11,8 @@ from helpers.knowledge.clean import (
     repeated_edge_lines,
     strip_headers_footers,
 )
+from helpers.knowledge.collection import collection_name_for, embedding_id, make_client
+from helpers.knowledge.ingest import FileStatus, IngestReport, IngestStatus, chunk_ids
 from helpers.knowledge.load import (
     DEFAULT_MAX_FILE_MB,
     SUPPORTED,
@@ -21,9 +23,7 @@ from helpers.knowledge.load import (
     load_file,
 )
 from helpers.knowledge.search import (
-    RETRIEVER_KINDS,
     BM25Index,
-    KnowledgeRetriever,
     char_tokens,
     matches_filter,
     rrf_fuse,
@@ -39,14 +39,11 @@ from helpers.knowledge.split import (
     split_documents,
 )
 from helpers.knowledge.store import (
-    FileStatus,
-    IngestReport,
+    DEFAULT_RETRIEVER,
+    RETRIEVER_KINDS,
     KnowledgeBase,
-    chunk_ids,
-    collection_name_for,
+    KnowledgeRetriever,
     course_knowledge_base,
-    embedding_id,
-    make_client,
 )
 
 try:  # jieba 默认往 stderr 打印加载日志：课程里用到它时保持安静
@@ -58,7 +55,8 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "BM25Index", "CHINESE_SEPARATORS", "DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE",
-    "DEFAULT_MAX_FILE_MB", "FileStatus", "IngestReport", "KnowledgeBase", "KnowledgeRetriever",
+    "DEFAULT_MAX_FILE_MB", "DEFAULT_RETRIEVER", "FileStatus", "IngestReport", "IngestStatus", "KnowledgeBase",
+    "KnowledgeRetriever",
     "LoadError", "RETRIEVER_KINDS", "SUPPORTED", "chunk_ids", "clean_pdf_pages", "clean_text",
     "collection_name_for", "course_knowledge_base", "decode_text", "discover", "embedding_id",
     "is_page_number", "join_broken_lines", "load_directory", "load_file", "make_client",

@@ -1,4 +1,4 @@
-"""检索：BM25 关键词检索（词级与字级）、分数融合与 RRF、LangChain 检索器封装（第 4 章）。
+"""检索排序：BM25 关键词检索（词级与字级）、取前 k、分数融合与 RRF、元数据过滤（第 4 章）。
 
 BM25 的打分公式与 rank-bm25 的 BM25Okapi 相同，只是 idf 取 Lucene 的 log(1 + (N-n+0.5)/(n+0.5))
 （BM25Okapi 的 idf 在只有一两篇文档时为 0 或负数，小知识库会什么都搜不到；测试里与 rank-bm25 逐项对照）。
@@ -15,19 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 from scipy import sparse
 
 from helpers.offline.embeddings import FEATURE_TAG_SHIFT, feature_counts, features
 from helpers.offline.text import normalize
-
-if TYPE_CHECKING:
-    from helpers.knowledge.store import KnowledgeBase
 
 # 参数在课程问题集与两套中文代理基准上测过（见 helpers/bench.py 文件头）
 WORD_K1, WORD_B = 1.2, 0.75  # 词级 BM25 用教科书参数
@@ -225,33 +219,3 @@ def matches_filter(meta: dict[str, Any], where: dict[str, Any] | None) -> bool:
             return False
     return True
 
-
-RETRIEVER_KINDS = ("hybrid", "dense", "bm25", "mmr")
-
-
-class KnowledgeRetriever(BaseRetriever):
-    """知识库检索器：kind 选 hybrid/dense/bm25/mmr；返回的 Document 元数据带 score（第 4 章）。"""
-
-    kb: Any
-    kind: str = "hybrid"
-    k: int = 4
-    fetch_k: int = 20
-    lambda_mult: float = 0.5
-    filter: dict[str, Any] | None = None
-
-    def _get_relevant_documents(self, query: str, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        kb: KnowledgeBase = self.kb
-        if self.kind == "mmr":
-            pairs = kb.mmr(query, k=self.k, fetch_k=self.fetch_k, lambda_mult=self.lambda_mult,
-                           filter=self.filter)
-        elif self.kind == "dense":
-            pairs = kb.search(query, k=self.k, filter=self.filter)
-        elif self.kind == "bm25":
-            pairs = kb.bm25(query, k=self.k, filter=self.filter)
-        else:
-            pairs = kb.hybrid(query, k=self.k, filter=self.filter)
-        return [
-            Document(page_content=d.page_content, metadata={**d.metadata, "score": round(s, 6)}, id=d.id)
-            for d, s in pairs
-        ]

@@ -1,0 +1,280 @@
+"""增量入库：逐个文件新增/更新/跳过/失败，攒批嵌入、后台线程写入 Chroma，与目录同步（第 4 章）。"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from tqdm.auto import tqdm
+
+from helpers.knowledge import collection as coll
+from helpers.knowledge.load import LoadError, SourceFile, discover, load_file
+from helpers.knowledge.split import split_documents
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+
+class IngestStatus(str, Enum):  # 即 StrEnum（3.11 才有；项目还支持 3.10）
+    """一个文件的入库状态：值就是报告里显示的中文（第 4 章）。"""
+
+    ADDED = "新增"
+    UPDATED = "更新"
+    SKIPPED = "跳过"
+    FAILED = "失败"
+    DELETED = "删除"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    def __repr__(self) -> str:  # FileStatus 的 repr 照旧显示 '失败'，笔记本输出不变
+        return repr(self.value)
+
+
+def file_digest(path: Path) -> str:
+    """文件内容的 SHA-256（前 16 位），用来判断文件改没改（第 4 章）。"""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def chunk_ids(chunks: list[Document]) -> list[str]:
+    """稳定的块 id：来源哈希 + (页码, 内容) 哈希；同一文件里内容相同的块再加序号（第 4 章）。"""
+    seen: dict[str, int] = {}
+    ids = []
+    for c in chunks:
+        src = str(c.metadata.get("file", c.metadata.get("source", "")))
+        head = hashlib.sha1(src.encode("utf-8")).hexdigest()[:10]
+        body = hashlib.sha1(f"{c.metadata.get('page', '')}|{c.page_content}".encode()).hexdigest()[:16]
+        key = f"{head}-{body}"
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        ids.append(key if n == 0 else f"{key}-{n}")
+    return ids
+
+
+@dataclass
+class FileStatus:
+    """一个文件的入库结果（第 4 章）。"""
+
+    source: str
+    status: str  # IngestStatus：新增 / 更新 / 跳过 / 失败 / 删除
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.status}  {self.source}：{self.detail}"
+
+
+@dataclass
+class IngestReport:
+    """一次入库的报告：逐个文件的状态行 + 汇总（第 4 章）。"""
+
+    files: list[FileStatus] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_deleted: int = 0
+    total_chunks: int = 0
+    seconds: float = 0.0
+    write_seconds: float = 0.0  # 其中花在 Chroma 写入（add）上的时间
+
+    def add(self, source: str, status: str, detail: str = "") -> None:
+        self.files.append(FileStatus(source, status, detail))
+
+    def count(self, status: str) -> int:
+        """某种状态的文件数（第 4 章）。"""
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def failed(self) -> list[FileStatus]:
+        return [f for f in self.files if f.status == IngestStatus.FAILED]
+
+    def summary(self) -> str:
+        """一行中文汇总（不含耗时，便于在笔记本里稳定输出）（第 4 章）。"""
+        always = (IngestStatus.ADDED, IngestStatus.FAILED)
+        parts = "，".join(f"{s} {self.count(s)}" for s in IngestStatus if self.count(s) or s in always)
+        return (f"共 {len(self.files)} 个文件：{parts}；写入 {self.chunks_added} 块，"
+                f"删除 {self.chunks_deleted} 块；库中现有 {self.total_chunks} 块")
+
+    def __str__(self) -> str:
+        return "\n".join([*(str(f) for f in self.files), self.summary()])
+
+    def merge(self, part: IngestReport) -> None:
+        """把另一份报告的文件行与计数并进来（同步几个目录时用）（第 4 章）。"""
+        self.files += part.files
+        self.chunks_added += part.chunks_added
+        self.chunks_deleted += part.chunks_deleted
+        self.seconds += part.seconds
+        self.write_seconds += part.write_seconds
+
+
+@dataclass
+class _Pending:
+    """等待嵌入写入的块（攒够一批再写，减少调用次数）。"""
+
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    metas: list[dict[str, Any]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.ids.clear()
+        self.texts.clear()
+        self.metas.clear()
+
+
+class Ingestor:
+    """把文件切块、嵌入后写进一个 Chroma 集合：未改动的跳过，改过的只嵌入新内容（第 4 章）。"""
+
+    def __init__(self, collection: Collection, embeddings: Embeddings, *, chunk_size: int,
+                 chunk_overlap: int, max_file_mb: float, batch_size: int) -> None:
+        self.collection, self.embeddings = collection, embeddings
+        self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
+        self.max_file_mb, self.batch_size = max_file_mb, batch_size
+        self.lock = threading.Lock()  # 同一时刻只有一次入库/删除
+        self.last_report: IngestReport | None = None
+
+    def sources(self) -> list[str]:
+        """库里有哪些文件（按 source 排序）（第 4 章）。"""
+        return sorted({coll.source_of(m) for m in coll.all_metadatas(self.collection)})
+
+    def _flush(self, pending: _Pending, report: IngestReport, bar: Any = None) -> int:
+        """嵌入并写入攒下的块：嵌入下一批的同时，上一批在后台线程写进 Chroma。"""
+
+        def write(**kwargs: Any) -> None:
+            started = time.perf_counter()
+            coll.add(self.collection, **kwargs)
+            report.write_seconds += time.perf_counter() - started
+
+        n, writing = 0, None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for start in range(0, len(pending.ids), self.batch_size):
+                sl = slice(start, start + self.batch_size)
+                vectors = self.embeddings.embed_documents(pending.texts[sl])
+                if writing is not None:
+                    writing.result()
+                writing = pool.submit(write, ids=pending.ids[sl], embeddings=vectors,
+                                      documents=pending.texts[sl], metadatas=pending.metas[sl])
+                n += len(pending.ids[sl])
+                if bar is not None:
+                    bar.update(len(pending.ids[sl]))
+            _wait(writing)
+        pending.clear()
+        return n
+
+    def _chunks_of(self, sf: SourceFile, root: Path, digest: str, old_count: int, report: IngestReport
+                   ) -> list[Document] | None:
+        """加载并切分一个文件；失败就记进报告、返回 None。"""
+        try:
+            docs = load_file(sf.path, root, max_file_mb=self.max_file_mb)
+        except LoadError as exc:
+            kept = f"（库中保留旧的 {old_count} 块）" if old_count else ""
+            report.add(sf.source, IngestStatus.FAILED, f"{exc}{kept}")
+            return None
+        chunks = split_documents(docs, self.chunk_size, self.chunk_overlap)
+        if not chunks:
+            report.add(sf.source, IngestStatus.FAILED, "切分后没有任何文本块")
+            return None
+        for c in chunks:
+            c.metadata.update({"file_hash": digest, "n_chunks": len(chunks)})
+        return chunks
+
+    def _ingest_file(self, sf: SourceFile, root: Path, report: IngestReport, pending: _Pending,
+                     bar: Any) -> None:
+        """入库一个文件：未改动就跳过；改过就删掉旧块、只嵌入新内容的块。"""
+        old_ids, old_metas = coll.existing(self.collection, sf.source)
+        digest = file_digest(sf.path) if sf.path.is_file() else ""
+        complete = bool(old_ids) and all(
+            m.get("file_hash") == digest and m.get("n_chunks") == len(old_ids) for m in old_metas
+        )
+        if complete:
+            report.add(sf.source, IngestStatus.SKIPPED, f"未改动（{len(old_ids)} 块）")
+            return
+        chunks = self._chunks_of(sf, root, digest, len(old_ids), report)
+        if chunks is None:
+            return
+        ids = chunk_ids(chunks)
+        new_set, old_set = set(ids), set(old_ids)
+        deleted = coll.delete_ids(self.collection, [i for i in old_ids if i not in new_set])
+        kept = [(i, c.metadata) for i, c in zip(ids, chunks) if i in old_set]
+        # 内容没变的块只更新元数据，不重新嵌入
+        coll.update_metadatas(self.collection, [i for i, _ in kept], [m for _, m in kept])
+        fresh = [(i, c) for i, c in zip(ids, chunks) if i not in old_set]
+        for i, c in fresh:
+            pending.ids.append(i)
+            pending.texts.append(c.page_content)
+            pending.metas.append(c.metadata)
+        if bar is not None:
+            bar.total = (bar.total or 0) + len(fresh)
+            bar.refresh()
+        if len(pending.ids) >= self.batch_size:
+            report.chunks_added += self._flush(pending, report, bar)
+        report.chunks_deleted += deleted
+        if old_ids:
+            report.add(sf.source, IngestStatus.UPDATED,
+                       f"共 {len(chunks)} 块：新写入 {len(fresh)} 块，删除 {deleted} 块")
+        else:
+            report.add(sf.source, IngestStatus.ADDED, f"{len(chunks)} 块")
+
+    def ingest(self, paths: str | Path | list[str | Path], root: str | Path | None = None) -> IngestReport:
+        """增量入库文件或目录：新增/更新/跳过/失败逐个报告；重复运行不会重复写入（第 4 章）。"""
+        started = time.perf_counter()
+        root_path, files = discover(paths, root)
+        report = IngestReport()
+        pending = _Pending()
+        with self.lock, tqdm(total=0, desc="写入向量库", unit="块") as bar:
+            for sf in files:
+                try:
+                    self._ingest_file(sf, root_path, report, pending, bar)
+                except LoadError as exc:
+                    report.add(sf.source, IngestStatus.FAILED, str(exc))
+            report.chunks_added += self._flush(pending, report, bar)
+        report.total_chunks = self.collection.count()
+        report.seconds = time.perf_counter() - started
+        self.last_report = report
+        return report
+
+    def add_chunks(self, chunks: list[Document]) -> int:
+        """写入已经切好的块（id 用 chunk_ids，元数据原样保留），走与入库相同的攒批写入（第 4 章）。"""
+        pending = _Pending(chunk_ids(chunks), [c.page_content for c in chunks],
+                           [dict(c.metadata) for c in chunks])
+        with self.lock:
+            return self._flush(pending, IngestReport())
+
+    def delete_source(self, source: str) -> int:
+        """删除某个文件的全部块，返回删除的块数（第 4 章）。"""
+        with self.lock:
+            ids, _ = coll.existing(self.collection, source)
+            return coll.delete_ids(self.collection, ids)
+
+    def sync(self, *roots: str | Path) -> IngestReport:
+        """让库与一个或几个目录一致：新增/更新改过的文件，删除各目录里都已不存在的文件（第 4 章）。"""
+        if not roots:
+            raise ValueError("sync 至少要给一个目录：不给目录会把库里的文件全当成已删除")
+        report, present = IngestReport(), set()
+        for root in roots:
+            report.merge(self.ingest(Path(root)))
+            present |= {sf.source for sf in discover(Path(root))[1]}
+        for source in self.sources():
+            if source not in present:
+                n = self.delete_source(source)
+                report.chunks_deleted += n
+                report.add(source, IngestStatus.DELETED, f"文件已不存在，删除 {n} 块")
+        report.total_chunks = self.collection.count()
+        return report
+
+
+def _wait(writing: Future[None] | None) -> None:
+    """等后台写入完成（写入出错时在这里抛出）。"""
+    if writing is not None:
+        writing.result()
