@@ -22,7 +22,7 @@ def create_app(assistant: Assistant, *, ui: bool = True, ui_path: str = "/") -> 
     app = create_api(assistant)
     if ui:
         # 用到界面时才导入：gradio 单是导入就要约 2 秒，只开 API 的进程（--no-ui、压测、接口测试）省下这段时间
-        from helpers.app.ui import mount_ui
+        from helpers.app.ui import mount_ui  # noqa: PLC0415
 
         app = mount_ui(app, assistant, path=ui_path)
     return app
