@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import os
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.sse import format_sse_event
 from fastapi.testclient import TestClient
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import HumanMessage
 
 from helpers.app import (
     AppConfig,
@@ -21,20 +25,16 @@ from helpers.app import (
     create_app,
     load,
     sanitize_filename,
+    sse,
     sync_knowledge_base,
 )
 from helpers.app.client import ApiError, AssistantClient, parse_sse
-from helpers.app.server import (
-    config_from_env,
-    corpus_from_env,
-    parse_args,
-    serve_in_subprocess,
-    serve_in_thread,
-)
-from helpers.app.service import AppError, validate_question
+from helpers.app.server import cli_overrides, collection_from_env, config_from_env, corpus_from_env, parse_args
+from helpers.app.validation import AppError, validate_document_name, validate_question
 from helpers.config import PROJECT_ROOT, ConfigError
 from helpers.knowledge import KnowledgeBase
 from helpers.llm import get_chat_model
+from tests.support.servers import serve_in_subprocess, serve_in_thread
 
 DOCS = {
     "coffee.md": "# 星河咖啡馆\n\n星河咖啡馆的招牌饮品是桂花拿铁，每杯售价 28 元。\n\n"
@@ -141,6 +141,42 @@ def test_stream_sends_tokens_then_sources(client):
 def test_parse_sse_handles_comments_and_multiline_data():
     lines = [": 心跳", "event: token", 'data: {"text":', 'data: "你好"}', "", "data: {}", ""]
     assert list(parse_sse(lines)) == [("token", {"text": "你好"}), ("message", {})]
+
+
+def test_stream_wire_format(client):
+    """FastAPI 的 SSE：每个事件是 event 行 + 一行 JSON（中文不转义）+ 空行，客户端的 parse_sse 读得懂。"""
+    with client.stream("POST", "/api/chat/stream", json={"question": "星河咖啡馆几点开门？"}) as r:
+        raw = r.read().decode("utf-8")
+    assert raw.startswith("event: token\ndata: {") and raw.endswith("\n\n")
+    blocks = raw.strip("\n").split("\n\n")
+    assert all(len(b.splitlines()) == 2 for b in blocks)  # 片段里的换行不会打乱事件边界
+    assert "event: done" in blocks[-1] and "星河咖啡馆" in blocks[-1]
+    done = list(parse_sse(raw.splitlines()))[-1]
+    assert done[0] == "done" and set(done[1]) == {"answer", "sources", "refused", "standalone_question",
+                                                  "session_id"}
+    assert set(done[1]["sources"][0]) == {"n", "source", "page", "snippet", "score", "label", "url"}
+
+
+def test_sse_teaching_helper_matches_fastapi():
+    """第 7 章讲的 sse() 与 FastAPI 自己的编码给出同一个事件。"""
+    data = {"text": "你好\n世界", "n": 1}
+    text = sse("token", data)
+    assert text == 'event: token\ndata: {"text": "你好\\n世界", "n": 1}\n\n'
+    fastapi_bytes = format_sse_event(event="token", data_str=json.dumps(data, ensure_ascii=False))
+    assert list(parse_sse(text.splitlines())) == list(parse_sse(fastapi_bytes.decode().splitlines()))
+    assert list(parse_sse(text.splitlines())) == [("token", data)]
+
+
+def test_routes_are_listed_on_the_app(client):
+    """接口直接登记在应用上：app.routes 逐条列出它们（第 7 章的笔记本就是这样列的）。"""
+    routes = [(sorted(r.methods), r.path, r.endpoint.__doc__.strip()) for r in client.app.routes
+              if getattr(r, "path", "").startswith(("/api", "/health"))]
+    assert [path for _, path, _ in routes] == [
+        "/health", "/api/chat", "/api/chat/stream", "/api/sessions/{session_id}", "/api/sessions/{session_id}",
+        "/api/documents", "/api/documents", "/api/documents/{name:path}", "/api/documents/{name:path}",
+        "/api/search"]
+    assert routes[2] == (["POST"], "/api/chat/stream",
+                         "流式回答（SSE）：先推送 token 事件，最后推送带出处的 done 事件。")
 
 
 def test_upload_list_search_download_delete(client):
@@ -273,6 +309,56 @@ def test_oversized_and_empty_uploads_rejected(client, assistant):
     assert not any(p.name in {"big.txt", "huge.txt", "empty.md"} for p in assistant.config.uploads_dir.iterdir())
 
 
+def multipart(name: str, data: bytes, boundary: str = "b0undary") -> tuple[bytes, dict[str, str]]:
+    """手写一个 multipart 上传体（好把它分块发送，不带 Content-Length）。"""
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_oversized_upload_without_content_length(client, assistant):
+    """分块上传没有 Content-Length：边收边数，超过上限就 413（中文），不必收完整个文件。"""
+    body, headers = multipart("chunked.txt", b"x" * (3 * assistant.config.max_upload_bytes))
+
+    def chunks():
+        for i in range(0, len(body), 64 * 1024):
+            yield body[i:i + 64 * 1024]
+
+    r = client.post("/api/documents", content=chunks(), headers=headers)
+    assert r.request.headers.get("transfer-encoding") == "chunked" and "content-length" not in r.request.headers
+    assert r.status_code == 413 and r.json() == {"detail": "文件过大：上限 1 MB"}
+    assert not (assistant.config.uploads_dir / "chunked.txt").exists()
+    small, headers = multipart("chunked-ok.md", "分块上传的小文件。\n".encode())
+    r = client.post("/api/documents", content=iter([small[:10], small[10:]]), headers=headers)
+    assert r.status_code == 200, r.text
+    assert client.delete("/api/documents/chunked-ok.md").status_code == 200
+
+
+def test_declared_oversize_rejected_before_reading(assistant):
+    """Content-Length 已超过上限：不读请求体就回 413 与中文说明。"""
+    app = create_app(assistant, ui=False)
+    length = str(3 * assistant.config.max_upload_bytes).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/documents", "raw_path": b"/api/documents", "root_path": "",
+             "query_string": b"", "server": ("test", 80), "client": ("test", 1),
+             "headers": [(b"content-length", length), (b"content-type", b"multipart/form-data; boundary=x")]}
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        raise AssertionError("不该读取请求体")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+
+    asyncio.run(call())
+    assert sent[0]["status"] == 413
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:])) == {"detail": "文件过大：上限 1 MB"}
+
+
 def test_corrupt_upload_leaves_store_intact(client, assistant):
     before = client.get("/health").json()["chunks"]
     for name, data in [("broken.pdf", b"%PDF-1.7\n garbage garbage"), ("fake.pdf", b"not a pdf"),
@@ -354,9 +440,25 @@ def test_ui_requires_login_with_token(kb, corpus, tmp_path):
     assert c.get("/config").json()["title"] == "个人知识库助手"
 
 
+class CountCalls(BaseCallbackHandler):
+    """数一数聊天模型被调用了几次（调用失败也算）。"""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_chat_model_start(self, *args, **kwargs) -> None:
+        self.calls += 1
+
+
 def test_warm_up_does_not_call_the_model(kb, corpus, tmp_path):
-    broken = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0)
-    make_assistant(kb, corpus, tmp_path / "up", llm=broken).warm_up()  # 模型坏了也能预热：只检索
+    counter = CountCalls()
+    broken = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0, callbacks=[counter])
+    assistant = make_assistant(kb, corpus, tmp_path / "up", llm=broken)
+    assistant.warm_up()  # 模型坏了也能预热：只检索
+    assert counter.calls == 0
+    with pytest.raises(Exception, match="500"):  # 计数器本身有效：真正提问时模型被调用了
+        assistant.ask("星河咖啡馆几点开门？")
+    assert counter.calls >= 1
 
 
 def test_validate_question_unit():
@@ -365,9 +467,18 @@ def test_validate_question_unit():
         validate_question(None)
 
 
-def test_session_store_is_bounded():
-    from langchain_core.messages import HumanMessage
+def test_validate_document_name_unit():
+    assert validate_document_name("笔记 (1).md") == "笔记 (1).md"
+    assert validate_document_name("sub/dir.md") == "sub/dir.md"  # 课程文档可以在子目录里
+    with pytest.raises(AppError, match="控制字符"):
+        validate_document_name("bad\x00.md")
+    for name in ("sub/dir.md", "..\\evil.md", "bad\x00.md"):
+        with pytest.raises(AppError, match="只能删除上传区里的文件") as err:
+            validate_document_name(name, deleting=True)
+        assert err.value.status == 400
 
+
+def test_session_store_is_bounded():
     store = SessionStore(max_sessions=3, max_messages=4)
     for i in range(5):
         store.add_messages(f"s{i}", [HumanMessage(str(j)) for j in range(6)])
@@ -382,6 +493,7 @@ def server(kb, corpus, tmp_path_factory):
         yield base
 
 
+@pytest.mark.slow
 def test_real_server_end_to_end(server, tmp_path):
     with AssistantClient(server, token=TOKEN) as api:
         assert api.health()["status"] == "ok"
@@ -404,6 +516,7 @@ def test_real_server_end_to_end(server, tmp_path):
     assert httpx.get(server + "/").status_code in (200, 401)  # 界面要求登录
 
 
+@pytest.mark.slow
 def test_real_server_concurrent_requests(server):
     questions = {
         "星河咖啡馆的招牌饮品是什么？": ("coffee.md", "桂花拿铁"),
@@ -427,6 +540,7 @@ def test_real_server_concurrent_requests(server):
 
 
 # ---- 命令行、镜像与"不打电话回家" ----------------------------------------------------------
+@pytest.mark.slow
 def test_cli_starts_api_and_ui(corpus, tmp_path):
     """python -m helpers.app 在子进程里启动（小文档目录、临时向量库），然后停止。"""
     env = {**os.environ, "VECTOR_DB_DIR": str(tmp_path / "db")}
@@ -478,6 +592,22 @@ def test_settings_from_environment(monkeypatch, tmp_path):
         corpus_from_env()
 
 
+def test_cli_settings_override_environment(monkeypatch, tmp_path):
+    """命令行参数优先于环境变量；多进程时同样的值经环境变量传给工作进程。"""
+    args = parse_args(["--uploads-dir", "data/cli-uploads", "--max-upload-mb", "3", "--corpus-dir", str(tmp_path)])
+    overrides = cli_overrides(args)
+    assert overrides == {"APP_UPLOADS_DIR": "data/cli-uploads", "APP_MAX_UPLOAD_MB": "3.0",
+                         "APP_CORPUS_DIR": str(tmp_path)}
+    monkeypatch.setenv("APP_MAX_UPLOAD_MB", "5")
+    monkeypatch.setenv("APP_COLLECTION", "from-env")
+    config = config_from_env("t", overrides)
+    assert config.max_upload_mb == 3 and config.uploads_dir == PROJECT_ROOT / "data" / "cli-uploads"
+    assert corpus_from_env(overrides) == tmp_path and collection_from_env(overrides) == "from-env"
+    assert collection_from_env({"APP_COLLECTION": "from-cli"}) == "from-cli"
+    assert config_from_env().max_upload_mb == 5  # 没有命令行参数时读环境变量
+    assert cli_overrides(parse_args([])) == {}
+
+
 def test_app_dockerfile_runs_the_cli():
     """镜像的 CMD 就是 python -m helpers.app：参数能被解析，COPY 的文件都存在。"""
     dockerfile = PROJECT_ROOT / "docker" / "app.Dockerfile"
@@ -493,6 +623,7 @@ def test_app_dockerfile_runs_the_cli():
             assert all((PROJECT_ROOT / s).exists() for s in sources), rest
 
 
+@pytest.mark.slow
 def test_load_test_against_real_server(server, capsys):
     results = load.run(server, levels=[4], requests=12, token=TOKEN)
     assert len(results) == 1 and results[0].errors == 0 and results[0].requests == 12

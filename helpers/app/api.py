@@ -6,21 +6,29 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from helpers.app.service import AppError, Assistant, answer_dict, describe_error
-from helpers.rag import RagAnswer
+from helpers.app.service import AppConfig, Assistant, UploadResult, describe_error, document_url
+from helpers.app.validation import AppError
+from helpers.rag import RagAnswer, Source
 
+UPLOAD_PATH = "/api/documents"
+FORM_OVERHEAD = 64 * 1024  # 上传表单的边界、字段名等另算 64 KB 余量
 _FIELD_NAMES = {"question": "问题 question", "session_id": "会话 session_id", "q": "查询 q",
                 "k": "条数 k", "file": "文件 file", "body": "请求体"}
 
 
+# ---- 请求与响应的形状 -------------------------------------------------------------------
 class ChatRequest(BaseModel):
     """问答请求（第 7 章）。"""
 
@@ -41,6 +49,12 @@ class SourceOut(BaseModel):
     label: str
     url: str
 
+    @classmethod
+    def of(cls, source: Source) -> SourceOut:
+        """由 rag.Source 生成，附上出处标签和能打开原文的链接（第 7 章）。"""
+        return cls(n=source.n, source=source.source, page=source.page, snippet=source.snippet,
+                   score=source.score, label=source.label(), url=document_url(source.source))
+
 
 class ChatResponse(BaseModel):
     """问答结果：回答、引用的资料、是否拒答（第 7 章）。"""
@@ -51,10 +65,147 @@ class ChatResponse(BaseModel):
     standalone_question: str
     session_id: str
 
+    @classmethod
+    def of(cls, answer: RagAnswer, session_id: str) -> ChatResponse:
+        """由 RagAnswer 生成（第 7 章）。"""
+        return cls(answer=answer.answer, sources=[SourceOut.of(s) for s in answer.sources],
+                   refused=answer.refused, standalone_question=answer.standalone_question,
+                   session_id=session_id)
+
+
+class TokenEvent(BaseModel):
+    """流式回答的一个片段：SSE 的 token 事件（第 7 章）。"""
+
+    text: str
+
+
+class ErrorOut(BaseModel):
+    """出错时给用户的中文说明；问答接口还带上会话编号（第 7 章）。"""
+
+    detail: str
+    session_id: str | None = None
+
 
 def sse(event: str, data: dict[str, Any]) -> str:
     """一条服务器推送事件（SSE）：event 行 + data 行（JSON）+ 空行（第 7 章）。"""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# ---- 依赖项 -------------------------------------------------------------------------------
+def get_assistant(request: Request) -> Assistant:
+    """依赖项：当前应用的助手（create_api 把它放在 app.state 上）（第 7 章）。"""
+    return request.app.state.assistant
+
+
+AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+
+
+def require_token(request: Request, assistant: AssistantDep) -> None:
+    """依赖项：设置了访问令牌时，检查 Authorization: Bearer <令牌>（第 7 章）。"""
+    token = assistant.config.token
+    if not token:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
+        raise HTTPException(401, "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+@dataclass
+class ChatStream:
+    """一次流式回答：会话编号与还没开始的片段迭代器（第 7 章）。"""
+
+    session_id: str
+    pieces: Iterator[str | RagAnswer]
+
+
+def open_stream(req: ChatRequest, assistant: AssistantDep) -> ChatStream:
+    """依赖项：在响应开始之前检查问题，不合格就抛出 AppError，客户端收到 422 而不是半截的流（第 7 章）。"""
+    session_id = req.session_id or uuid.uuid4().hex
+    return ChatStream(session_id, assistant.stream(req.question, session_id))
+
+
+# ---- 接口：每个都只是 Assistant 方法的一层薄包装 ------------------------------------------
+def health(assistant: AssistantDep) -> dict[str, Any]:
+    """健康检查：当前提供方、模型与知识库块数。"""
+    return assistant.health()
+
+
+def chat(req: ChatRequest, assistant: AssistantDep) -> ChatResponse | JSONResponse:
+    """回答一个问题，返回回答与引用的资料。"""
+    session_id = req.session_id or uuid.uuid4().hex
+    try:
+        answer = assistant.ask(req.question, session_id)
+    except Exception as exc:  # 模型出错：告诉用户，历史不受影响
+        status, message = describe_error(exc)
+        return JSONResponse(ErrorOut(detail=message, session_id=session_id).model_dump(),
+                            status_code=status)
+    return ChatResponse.of(answer, session_id)
+
+
+def chat_stream(stream: Annotated[ChatStream, Depends(open_stream)]) -> Iterator[ServerSentEvent]:
+    """流式回答（SSE）：先推送 token 事件，最后推送带出处的 done 事件。"""
+    try:
+        for piece in stream.pieces:
+            if isinstance(piece, RagAnswer):
+                yield ServerSentEvent(event="done", data=ChatResponse.of(piece, stream.session_id))
+            elif piece:
+                yield ServerSentEvent(event="token", data=TokenEvent(text=piece))
+    except Exception as exc:  # 生成中途出错：推送 error 事件，而不是让连接断掉
+        _, message = describe_error(exc)
+        yield ServerSentEvent(event="error", data=ErrorOut(detail=message, session_id=stream.session_id))
+
+
+def session(session_id: str, assistant: AssistantDep) -> dict[str, Any]:
+    """某个会话的历史消息。"""
+    return {"session_id": session_id, "messages": assistant.session_messages(session_id)}
+
+
+def clear_session(session_id: str, assistant: AssistantDep) -> dict[str, Any]:
+    """清空某个会话的历史。"""
+    assistant.clear_session(session_id)
+    return {"session_id": session_id, "cleared": True}
+
+
+async def upload(assistant: AssistantDep,
+                 file: UploadFile = File(description="PDF、Markdown 或 TXT 文件")) -> UploadResult:
+    """上传一个文档并入库，返回入库报告。"""
+    limit = assistant.config.max_upload_bytes
+    data = await file.read(limit + 1)  # 多读一个字节就知道是否超限（表单余量之内的超限文件走到这里）
+    if len(data) > limit:
+        raise AppError(too_big(assistant.config), 413)
+    return await run_in_threadpool(assistant.upload, file.filename or "", data)
+
+
+def documents(assistant: AssistantDep) -> dict[str, Any]:
+    """知识库里的全部文档。"""
+    docs = assistant.documents()
+    return {"documents": docs, "count": len(docs)}
+
+
+def document(name: str, assistant: AssistantDep) -> FileResponse:
+    """下载（查看）某个文档的原文件。"""
+    path = assistant.document_path(name)
+    media = {".pdf": "application/pdf", ".md": "text/markdown; charset=utf-8"}.get(
+        path.suffix, "text/plain; charset=utf-8")
+    return FileResponse(path, media_type=media, content_disposition_type="inline", filename=path.name)
+
+
+def delete_document(name: str, assistant: AssistantDep) -> dict[str, Any]:
+    """删除一个上传的文档（课程自带的文档不能删）。"""
+    return assistant.delete(name)
+
+
+def search(assistant: AssistantDep, q: str = Query(description="查询内容"),
+           k: int = Query(4, description="返回条数（1–50）")) -> dict[str, Any]:
+    """直接检索知识库（不经过大模型）。"""
+    return {"query": q, "results": assistant.search(q, k)}
+
+
+# ---- 错误处理与上传大小 -------------------------------------------------------------------
+def too_big(config: AppConfig) -> str:
+    """上传超限时的中文说明（第 7 章）。"""
+    return f"文件过大：上限 {config.max_upload_mb:g} MB"
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -75,13 +226,32 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "请求格式不对：" + "；".join(parts)
 
 
-class UploadSizeLimit:
-    """ASGI 中间件：上传请求的 Content-Length 超过上限时直接回 413，不必先把整个文件收下来（第 7 章）。"""
+async def app_error(_: Request, exc: AppError) -> JSONResponse:
+    """AppError → 它的状态码与中文说明（第 7 章）。"""
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
-    def __init__(self, app: Any, path: str, limit: int, message: str) -> None:
+
+async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """请求格式不对 → 422 与一句中文（第 7 章）。"""
+    return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+
+async def body_too_large(request: Request, _: StarletteHTTPException) -> JSONResponse:
+    """边收边数超过 max_body_size（如没有 Content-Length 的分块上传）→ 413 与中文说明（第 7 章）。"""
+    return JSONResponse({"detail": too_big(get_assistant(request).config)}, status_code=413)
+
+
+class UploadSizeLimit:
+    """ASGI 中间件：上传请求声明的 Content-Length 已超过上限时直接回 413（中文），一个字节也不收（第 7 章）。
+
+    按收到的字节计数交给 FastAPI 的 max_body_size（starlette 的 RequestBodyLimitMiddleware）；但 starlette 1.10
+    对声明就超限的请求总是自己回英文纯文本 "Content Too Large"，不经过异常处理，所以这一种情况在这里先答。
+    """
+
+    def __init__(self, app: ASGIApp, path: str, limit: int, message: str) -> None:
         self.app, self.path, self.limit, self.message = app, path, limit, message
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
             length = dict(scope["headers"]).get(b"content-length", b"")
             if length.isdigit() and int(length) > self.limit:
@@ -90,6 +260,7 @@ class UploadSizeLimit:
         await self.app(scope, receive, send)
 
 
+# ---- 组装 -----------------------------------------------------------------------------------
 def create_api(assistant: Assistant) -> FastAPI:
     """创建后端应用：全部接口都只是 Assistant 方法的一层薄包装（第 7 章）。"""
     app = FastAPI(
@@ -97,116 +268,29 @@ def create_api(assistant: Assistant) -> FastAPI:
         version="1.0",
         description="LLM Universe 第 7 章：基于检索增强生成的知识库问答接口。"
                     "设置了 APP_TOKEN 时，/api 下的接口需要请求头 Authorization: Bearer <令牌>。",
+        exception_handlers={AppError: app_error, RequestValidationError: bad_request, 413: body_too_large},
     )
     app.state.assistant = assistant
-    too_big = f"文件过大：上限 {assistant.config.max_upload_mb:g} MB"
-    # 表单的边界、字段名等另算 64 KB 余量；没有 Content-Length 的分块上传由下面的接口按字节数检查
-    app.add_middleware(UploadSizeLimit, path="/api/documents",
-                       limit=assistant.config.max_upload_bytes + 64 * 1024, message=too_big)
-
-    @app.exception_handler(AppError)
-    async def app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
-
-    def require_token(request: Request) -> None:
-        """设置了访问令牌时，检查 Authorization: Bearer <令牌>。"""
-        token = assistant.config.token
-        if not token:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
-            raise HTTPException(401, "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>",
-                                headers={"WWW-Authenticate": "Bearer"})
-
+    body_limit = assistant.config.max_upload_bytes + FORM_OVERHEAD
+    app.add_middleware(UploadSizeLimit, path=UPLOAD_PATH, limit=body_limit, message=too_big(assistant.config))
+    # 接口逐条登记在应用本身上，不经过 include_router：FastAPI 0.165 把包含进来的 APIRouter 整个作为一项放进
+    # app.routes（第 7 章的笔记本逐条列出 app.routes），而上传接口的 max_body_size 又随这个助手的设置而变
     guarded = [Depends(require_token)]
-
-    @app.get("/health", tags=["状态"])
-    def health() -> dict[str, Any]:
-        """健康检查：当前提供方、模型与知识库块数。"""
-        return assistant.health()
-
-    @app.post("/api/chat", response_model=ChatResponse, dependencies=guarded, tags=["问答"])
-    def chat(req: ChatRequest) -> Any:
-        """回答一个问题，返回回答与引用的资料。"""
-        session_id = req.session_id or uuid.uuid4().hex
-        try:
-            answer = assistant.ask(req.question, session_id)
-        except Exception as exc:  # 模型出错：告诉用户，历史不受影响
-            status, message = describe_error(exc)
-            return JSONResponse({"detail": message, "session_id": session_id}, status_code=status)
-        return answer_dict(answer, session_id)
-
-    @app.post("/api/chat/stream", dependencies=guarded, tags=["问答"],
-              responses={200: {"content": {"text/event-stream": {}},
-                               "description": "token 事件若干，最后一个 done 事件（或 error 事件）"}})
-    def chat_stream(req: ChatRequest) -> StreamingResponse:
-        """流式回答（SSE）：先推送 token 事件，最后推送带出处的 done 事件。"""
-        session_id = req.session_id or uuid.uuid4().hex
-        pieces = assistant.stream(req.question, session_id)  # 问题不合法时这里就抛出 AppError
-
-        def events() -> Iterator[str]:
-            try:
-                for piece in pieces:
-                    if isinstance(piece, RagAnswer):
-                        yield sse("done", answer_dict(piece, session_id))
-                    elif piece:
-                        yield sse("token", {"text": piece})
-            except Exception as exc:
-                _, message = describe_error(exc)
-                yield sse("error", {"detail": message, "session_id": session_id})
-
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # 让 Nginx 不要缓冲
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
-
-    @app.get("/api/sessions/{session_id}", dependencies=guarded, tags=["问答"])
-    def session(session_id: str) -> dict[str, Any]:
-        """某个会话的历史消息。"""
-        return {"session_id": session_id, "messages": assistant.session_messages(session_id)}
-
-    @app.delete("/api/sessions/{session_id}", dependencies=guarded, tags=["问答"])
-    def clear_session(session_id: str) -> dict[str, Any]:
-        """清空某个会话的历史。"""
-        assistant.clear_session(session_id)
-        return {"session_id": session_id, "cleared": True}
-
-    @app.post("/api/documents", dependencies=guarded, tags=["文档"])
-    async def upload(file: UploadFile = File(description="PDF、Markdown 或 TXT 文件")) -> dict[str, Any]:
-        """上传一个文档并入库，返回入库报告。"""
-        limit = assistant.config.max_upload_bytes
-        data = await file.read(limit + 1)  # 多读一个字节就知道是否超限
-        if len(data) > limit:
-            raise AppError(too_big, 413)
-        result = await run_in_threadpool(assistant.upload, file.filename or "", data)
-        return result.to_dict()
-
-    @app.get("/api/documents", dependencies=guarded, tags=["文档"])
-    def documents() -> dict[str, Any]:
-        """知识库里的全部文档。"""
-        docs = assistant.documents()
-        return {"documents": docs, "count": len(docs)}
-
-    @app.get("/api/documents/{name:path}", dependencies=guarded, tags=["文档"])
-    def document(name: str) -> FileResponse:
-        """下载（查看）某个文档的原文件。"""
-        path = assistant.document_path(name)
-        media = {".pdf": "application/pdf", ".md": "text/markdown; charset=utf-8"}.get(
-            path.suffix, "text/plain; charset=utf-8")
-        return FileResponse(path, media_type=media, content_disposition_type="inline",
-                            filename=path.name)
-
-    @app.delete("/api/documents/{name:path}", dependencies=guarded, tags=["文档"])
-    def delete_document(name: str) -> dict[str, Any]:
-        """删除一个上传的文档（课程自带的文档不能删）。"""
-        return assistant.delete(name)
-
-    @app.get("/api/search", dependencies=guarded, tags=["检索"])
-    def search(q: str = Query(description="查询内容"),
-               k: int = Query(4, description="返回条数（1–50）")) -> dict[str, Any]:
-        """直接检索知识库（不经过大模型）。"""
-        return {"query": q, "results": assistant.search(q, k)}
-
+    app.add_api_route("/health", health, methods=["GET"], tags=["状态"])
+    app.add_api_route("/api/chat", chat, methods=["POST"], response_model=ChatResponse,
+                      dependencies=guarded, tags=["问答"])
+    app.add_api_route("/api/chat/stream", chat_stream, methods=["POST"], response_class=EventSourceResponse,
+                      dependencies=guarded, tags=["问答"],
+                      response_description="token 事件若干，最后一个 done 事件（或 error 事件）")
+    app.add_api_route("/api/sessions/{session_id}", session, methods=["GET"], dependencies=guarded, tags=["问答"])
+    app.add_api_route("/api/sessions/{session_id}", clear_session, methods=["DELETE"], dependencies=guarded,
+                      tags=["问答"])
+    app.add_api_route(UPLOAD_PATH, upload, methods=["POST"], max_body_size=body_limit, dependencies=guarded,
+                      tags=["文档"])
+    app.add_api_route(UPLOAD_PATH, documents, methods=["GET"], dependencies=guarded, tags=["文档"])
+    app.add_api_route(UPLOAD_PATH + "/{name:path}", document, methods=["GET"], dependencies=guarded,
+                      tags=["文档"])
+    app.add_api_route(UPLOAD_PATH + "/{name:path}", delete_document, methods=["DELETE"], dependencies=guarded,
+                      tags=["文档"])
+    app.add_api_route("/api/search", search, methods=["GET"], dependencies=guarded, tags=["检索"])
     return app

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 
 from helpers.app.client import parse_sse
+from helpers.app.server import serve_in_subprocess
 
 QUESTIONS = [
     "什么是检索增强生成？",
@@ -176,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         results = go(args.url.rstrip("/"))
     else:
-        from helpers.app.server import serve_in_subprocess
-
         print(f"启动服务（{args.workers} 个进程，只有 API）…", flush=True)
         with serve_in_subprocess("--no-ui", "--workers", str(args.workers)) as base:
             results = go(base)

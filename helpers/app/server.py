@@ -18,41 +18,48 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+import httpx
+import uvicorn
 from fastapi import FastAPI
 
+from helpers.app import create_app
 from helpers.app.service import (
     MAX_UPLOAD_MB,
     UPLOADS_DIR,
     AppConfig,
+    Assistant,
     open_knowledge_base,
     sync_knowledge_base,
 )
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, _read_env, load_settings
 
-_ENV_UI = "APP_UI"
+# 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
+# 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
 _ENV_SYNCED = "APP_KB_SYNCED"
-_PREPARED: dict[str, Any] = {}  # 主进程里已经打开的知识库，单进程时直接复用
+_ENV_UI = "APP_UI"
+_OPTION_ENV = {"uploads_dir": "APP_UPLOADS_DIR", "max_upload_mb": "APP_MAX_UPLOAD_MB",
+               "collection": "APP_COLLECTION", "corpus_dir": "APP_CORPUS_DIR"}
 
 
-def _setting(name: str) -> str:
-    """环境变量优先，其次是项目根目录的 .env（与 load_settings 同一规则）。"""
+def _setting(name: str, overrides: Mapping[str, str] | None = None) -> str:
+    """命令行参数优先，其次是环境变量，再次是项目根目录的 .env（与 load_settings 同一规则）。"""
+    if overrides and overrides.get(name):
+        return overrides[name]
     return _read_env(None).get(name, "")
 
 
-def config_from_env(token: str | None = None) -> AppConfig:
+def config_from_env(token: str | None = None, overrides: Mapping[str, str] | None = None) -> AppConfig:
     """从环境变量与 .env 读取应用设置（第 7 章）。"""
-    raw_dir = _setting("APP_UPLOADS_DIR")
+    raw_dir = _setting("APP_UPLOADS_DIR", overrides)
     uploads = Path(raw_dir).expanduser() if raw_dir else UPLOADS_DIR
     if not uploads.is_absolute():
         uploads = PROJECT_ROOT / uploads
-    raw_mb = _setting("APP_MAX_UPLOAD_MB") or str(MAX_UPLOAD_MB)
+    raw_mb = _setting("APP_MAX_UPLOAD_MB", overrides) or str(MAX_UPLOAD_MB)
     try:
         max_mb = float(raw_mb)
     except ValueError:
@@ -60,9 +67,9 @@ def config_from_env(token: str | None = None) -> AppConfig:
     return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token)
 
 
-def corpus_from_env() -> Path:
+def corpus_from_env(overrides: Mapping[str, str] | None = None) -> Path:
     """文档目录：APP_CORPUS_DIR，默认课程文档 data/knowledge_db（第 7 章）。"""
-    raw = _setting("APP_CORPUS_DIR")
+    raw = _setting("APP_CORPUS_DIR", overrides)
     path = Path(raw).expanduser() if raw else KNOWLEDGE_DIR
     path = path if path.is_absolute() else PROJECT_ROOT / path
     if not path.is_dir():
@@ -70,24 +77,25 @@ def corpus_from_env() -> Path:
     return path
 
 
-def collection_from_env() -> str:
+def collection_from_env(overrides: Mapping[str, str] | None = None) -> str:
     """知识库集合名：APP_COLLECTION，默认 assistant（第 7 章）。"""
-    return _setting("APP_COLLECTION") or "assistant"
+    return _setting("APP_COLLECTION", overrides) or "assistant"
 
 
 def app_from_env() -> FastAPI:
     """uvicorn 的工厂函数：uvicorn --factory helpers.app.server:app_from_env（第 7 章）。"""
-    from helpers.app import create_app
-
     settings = load_settings()
     config = config_from_env(settings.app_token)
-    kb = _PREPARED.get("kb") or open_knowledge_base(settings, collection=collection_from_env())
-    corpus = corpus_from_env()
-    if os.environ.get(_ENV_SYNCED) != "1":  # 直接用 uvicorn 启动时在这里同步知识库
-        sync_knowledge_base(kb, corpus, config.uploads_dir)
-    app = create_app(kb=kb, settings=settings, config=config, corpus_dir=corpus,
-                     ui=os.environ.get(_ENV_UI, "1") != "0")
-    app.state.assistant.warm_up()  # 每个进程开始接请求之前先预热
+    assistant = Assistant.from_settings(  # 直接用 uvicorn 启动时在这里同步知识库
+        settings, config, collection=collection_from_env(), corpus_dir=corpus_from_env(),
+        sync=os.environ.get(_ENV_SYNCED) != "1")
+    return _serving_app(assistant, ui=os.environ.get(_ENV_UI, "1") != "0")
+
+
+def _serving_app(assistant: Assistant, ui: bool) -> FastAPI:
+    """组装一个进程要服务的应用，并在它开始接请求之前预热。"""
+    app = create_app(assistant, ui=ui)
+    assistant.warm_up()
     return app
 
 
@@ -107,34 +115,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def cli_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """命令行里给出的设置，按环境变量名排好：{"APP_UPLOADS_DIR": …}（第 7 章）。"""
+    values = {name: getattr(args, option) for option, name in _OPTION_ENV.items()}
+    return {name: str(value) for name, value in values.items() if value not in (None, "")}
+
+
 def main(argv: list[str] | None = None) -> int:
     """按参数启动 uvicorn（第 7 章）。"""
-    import uvicorn
-
     args = parse_args(argv)
-    if args.uploads_dir:
-        os.environ["APP_UPLOADS_DIR"] = args.uploads_dir
-    if args.max_upload_mb is not None:
-        os.environ["APP_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
-    if args.collection:
-        os.environ["APP_COLLECTION"] = args.collection
-    if args.corpus_dir:
-        os.environ["APP_CORPUS_DIR"] = args.corpus_dir
-    if args.no_ui:
-        os.environ[_ENV_UI] = "0"
+    overrides = cli_overrides(args)
     try:
         settings = load_settings()
-        config = config_from_env(settings.app_token)
-        corpus = corpus_from_env()
-        kb = open_knowledge_base(settings, collection=collection_from_env())
+        config = config_from_env(settings.app_token, overrides)
+        corpus = corpus_from_env(overrides)
+        kb = open_knowledge_base(settings, collection=collection_from_env(overrides))
     except (ConfigError, ValueError) as exc:
         print(f"配置错误：{exc}", file=sys.stderr)
         return 2
     print("同步知识库（文档目录 + 上传区）…", flush=True)
     report = sync_knowledge_base(kb, corpus, config.uploads_dir)
     print(report.summary(), flush=True)
-    _PREPARED["kb"] = kb
-    os.environ[_ENV_SYNCED] = "1"
     if args.host not in {"127.0.0.1", "localhost", "::1"} and not settings.app_token:
         print("提醒：监听在非本机地址却没有设置 APP_TOKEN，任何人都能访问并上传文档。", file=sys.stderr)
     if args.workers > 1:
@@ -143,11 +144,18 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     where = f"http://{args.host}:{args.port}"
     print(f"个人知识库助手：界面 {where}/ · 接口文档 {where}/docs（Ctrl+C 停止）", flush=True)
-    uvicorn.run("helpers.app.server:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+    serve = {"host": args.host, "port": args.port, "log_level": args.log_level}
+    if args.workers == 1:  # 单进程：直接用已同步的知识库组装应用
+        assistant = Assistant(kb, settings=settings, config=config, corpus_dir=corpus)
+        uvicorn.run(_serving_app(assistant, ui=not args.no_ui), **serve)
+        return 0
+    os.environ.update(overrides)  # 多进程：设置经环境变量传给各个工作进程（见文件开头的说明）
+    os.environ.update({_ENV_SYNCED: "1", _ENV_UI: "0" if args.no_ui else "1"})
+    uvicorn.run("helpers.app.server:app_from_env", factory=True, workers=args.workers, **serve)
     return 0
 
 
+# ---- 在子进程里启动服务：python -m helpers.app.load 自己起服务时用（测试经 tests/support/servers.py 复用） ----
 def free_port() -> int:
     """向系统要一个本机空闲端口（第 7 章）。"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -157,8 +165,6 @@ def free_port() -> int:
 
 def wait_until_up(url: str, timeout: float = 120.0, alive: Callable[[], bool] | None = None) -> None:
     """反复请求 url 直到返回 200；超过 timeout 秒仍未就绪就报错（第 7 章）。"""
-    import httpx
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if alive is not None and not alive():
@@ -180,24 +186,6 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-@contextmanager
-def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> Iterator[str]:
-    """在后台线程里用 uvicorn 跑一个应用，退出 with 时停止；产出 http://127.0.0.1:端口（第 7 章）。"""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base + "/health", timeout, alive=thread.is_alive)
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from helpers.app.validation import (
+    MAX_QUESTION_CHARS,
+    AppError,
+    sanitize_filename,
+    validate_document_name,
+    validate_question,
+    validate_session_id,
+)
 from helpers.config import DATA_DIR, KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge import IngestReport, KnowledgeBase
 from helpers.llm import default_model, get_chat_model
@@ -25,21 +32,7 @@ from helpers.providers import get_provider
 from helpers.rag import RagAnswer, RagChain, build_rag_chain
 
 UPLOADS_DIR: Path = DATA_DIR / "uploads"
-ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
-MAX_QUESTION_CHARS = 2000
 MAX_UPLOAD_MB = 20
-_NAME_MAX = 120
-_SESSION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-_BAD_NAME_CHARS = re.compile(r"[^\w\-. ()（）]")
-
-
-class AppError(Exception):
-    """给用户看的错误：HTTP 状态码 + 中文说明（第 7 章）。"""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass
@@ -86,45 +79,6 @@ class SessionStore:
             self._data.pop(session_id, None)
 
 
-def sanitize_filename(name: str) -> str:
-    """把上传的文件名变成安全的纯文件名：去掉目录、拒绝控制字符与非法类型（第 7 章）。"""
-    if not name or not name.strip():
-        raise AppError("文件名为空：请选择一个 .pdf、.md 或 .txt 文件", 400)
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise AppError("文件名含有控制字符（如 NUL）：请改名后再上传", 400)
-    base = re.split(r"[\\/]", name)[-1]  # 同时去掉 Windows 与 POSIX 目录
-    base = unicodedata.normalize("NFC", base).strip().lstrip(".")
-    base = _BAD_NAME_CHARS.sub("_", base)
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or not stem:
-        raise AppError(f"不支持的文件：{name!r} 没有扩展名；只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
-    suffix = "." + suffix.lower()
-    if suffix not in ALLOWED_SUFFIXES:
-        raise AppError(f"不支持的文件类型 {suffix}：只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
-    return stem[: _NAME_MAX - len(suffix)] + suffix
-
-
-def validate_question(question: Any, limit: int = MAX_QUESTION_CHARS) -> str:
-    """检查问题：不能为空、不能超过 limit 个字符（第 7 章）。"""
-    if not isinstance(question, str):
-        raise AppError("问题必须是文字", 422)
-    text = question.strip()
-    if not text:
-        raise AppError("问题不能为空：请输入要问的内容", 422)
-    if len(text) > limit:
-        raise AppError(f"问题太长：最多 {limit} 个字，当前 {len(text)} 个字", 422)
-    return text
-
-
-def validate_session_id(session_id: str | None) -> str | None:
-    """会话编号只允许字母、数字、下划线和连字符，最长 64 位（第 7 章）。"""
-    if session_id is None or session_id == "":
-        return None
-    if not _SESSION_RE.match(session_id):
-        raise AppError("session_id 格式不对：只能包含字母、数字、_ 和 -，最长 64 位", 422)
-    return session_id
-
-
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """把模型调用的异常翻译成 (状态码, 中文说明)，告诉用户下一步怎么做（第 7 章）。"""
     if isinstance(exc, AppError):
@@ -143,30 +97,9 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     return 500, f"回答时出错（{type(exc).__name__}）：{exc}。{keep}"
 
 
-def source_dict(source: Any) -> dict[str, Any]:
-    """把 rag.Source 变成 JSON 友好的字典，并附上可以打开原文的链接（第 7 章）。"""
-    data = asdict(source)
-    data["label"] = source.label()
-    data["url"] = document_url(source.source)
-    return data
-
-
 def document_url(source: str) -> str:
     """某个文档在 API 里的地址：/api/documents/<来源>（第 7 章）。"""
-    from urllib.parse import quote
-
     return "/api/documents/" + quote(source)
-
-
-def answer_dict(answer: RagAnswer, session_id: str | None) -> dict[str, Any]:
-    """问答结果的 JSON 形式（第 7 章）。"""
-    return {
-        "answer": answer.answer,
-        "sources": [source_dict(s) for s in answer.sources],
-        "refused": answer.refused,
-        "standalone_question": answer.standalone_question,
-        "session_id": session_id,
-    }
 
 
 @dataclass
@@ -178,10 +111,6 @@ class UploadResult:
     status: str
     chunks: int
     report: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON 形式（第 7 章）。"""
-        return asdict(self)
 
 
 def open_knowledge_base(settings: Settings | None = None, *, collection: str = "assistant",
@@ -227,6 +156,18 @@ class Assistant:
         retriever = kb.as_retriever(kind=self.config.retriever_kind, k=self.config.k)
         self.chain: RagChain = build_rag_chain(
             retriever, self.llm, embeddings=self.embeddings, history_store=self.history)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, config: AppConfig | None = None, *,
+                      collection: str = "assistant", corpus_dir: Path | None = KNOWLEDGE_DIR,
+                      sync: bool = True, llm: BaseChatModel | None = None) -> Assistant:
+        """按设置组装一个助手：打开它的知识库集合，sync=True 时先与文档目录和上传区同步（第 7 章）。"""
+        settings = settings or load_settings()
+        config = config or AppConfig(token=settings.app_token)
+        kb = open_knowledge_base(settings, collection=collection)
+        if sync:
+            sync_knowledge_base(kb, corpus_dir, config.uploads_dir)
+        return cls(kb, settings=settings, config=config, llm=llm, corpus_dir=corpus_dir)
 
     # ---- 状态 ----
     def health(self) -> dict[str, Any]:
@@ -334,9 +275,7 @@ class Assistant:
 
     def document_path(self, source: str) -> Path:
         """来源对应的原文件（在上传区或课程文档目录里），不允许跳出这两个目录（第 7 章）。"""
-        if any(unicodedata.category(ch) == "Cc" for ch in source):
-            raise AppError("文件名含有控制字符", 400)
-        if source in self.document_names():
+        if validate_document_name(source) in self.document_names():
             for root in (self.config.uploads_dir, self.corpus_dir):
                 if root is None:
                     continue
@@ -400,8 +339,7 @@ class Assistant:
 
     def delete(self, name: str) -> dict[str, Any]:
         """删除一个上传的文档：从知识库移除它的全部块并删掉文件（第 7 章）。"""
-        if any(unicodedata.category(ch) == "Cc" for ch in name) or re.search(r"[\\/]", name):
-            raise AppError("文档名不合法：只能删除上传区里的文件", 400)
+        validate_document_name(name, deleting=True)
         with self._write_lock:
             if name not in self.uploaded_names():
                 if name in self.document_names():

@@ -9,7 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from helpers.app.service import ALLOWED_SUFFIXES, AppError, Assistant, describe_error, document_url
+from helpers.app.service import Assistant, describe_error, document_url
+from helpers.app.validation import ALLOWED_SUFFIXES, AppError
 from helpers.rag import RagAnswer
 
 TITLE = "个人知识库助手"

@@ -1,0 +1,78 @@
+"""知识库助手的输入检查：文件名、问题、会话编号与文档名，不合格时抛出带状态码的中文错误（第 7 章）。"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
+MAX_QUESTION_CHARS = 2000
+_NAME_MAX = 120
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_BAD_NAME_CHARS = re.compile(r"[^\w\-. ()（）]")
+_DIRECTORY_SEP = re.compile(r"[\\/]")  # Windows 与 POSIX 的目录分隔符
+
+
+# 过渡：helpers/errors.py 建好后，这个类换成 from helpers.errors import AppError（app/ 里只有这里定义它）
+class AppError(Exception):
+    """给用户看的错误：HTTP 状态码 + 中文说明（第 7 章）。"""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def has_control_chars(text: str) -> bool:
+    """text 里是否有控制字符（如 NUL、换行）（第 7 章）。"""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def sanitize_filename(name: str) -> str:
+    """把上传的文件名变成安全的纯文件名：去掉目录、拒绝控制字符与非法类型（第 7 章）。"""
+    if not name or not name.strip():
+        raise AppError("文件名为空：请选择一个 .pdf、.md 或 .txt 文件", 400)
+    if has_control_chars(name):
+        raise AppError("文件名含有控制字符（如 NUL）：请改名后再上传", 400)
+    base = _DIRECTORY_SEP.split(name)[-1]  # 同时去掉 Windows 与 POSIX 目录
+    base = unicodedata.normalize("NFC", base).strip().lstrip(".")
+    base = _BAD_NAME_CHARS.sub("_", base)
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not stem:
+        raise AppError(f"不支持的文件：{name!r} 没有扩展名；只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
+    suffix = "." + suffix.lower()
+    if suffix not in ALLOWED_SUFFIXES:
+        raise AppError(f"不支持的文件类型 {suffix}：只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
+    return stem[: _NAME_MAX - len(suffix)] + suffix
+
+
+def validate_question(question: Any, limit: int = MAX_QUESTION_CHARS) -> str:
+    """检查问题：不能为空、不能超过 limit 个字符（第 7 章）。"""
+    if not isinstance(question, str):
+        raise AppError("问题必须是文字", 422)
+    text = question.strip()
+    if not text:
+        raise AppError("问题不能为空：请输入要问的内容", 422)
+    if len(text) > limit:
+        raise AppError(f"问题太长：最多 {limit} 个字，当前 {len(text)} 个字", 422)
+    return text
+
+
+def validate_session_id(session_id: str | None) -> str | None:
+    """会话编号只允许字母、数字、下划线和连字符，最长 64 位（第 7 章）。"""
+    if session_id is None or session_id == "":
+        return None
+    if not _SESSION_RE.match(session_id):
+        raise AppError("session_id 格式不对：只能包含字母、数字、_ 和 -，最长 64 位", 422)
+    return session_id
+
+
+def validate_document_name(name: str, *, deleting: bool = False) -> str:
+    """检查请求里的文档名：不能含控制字符；删除时还必须是上传区里的纯文件名（不含目录）（第 7 章）。"""
+    if deleting:
+        if has_control_chars(name) or _DIRECTORY_SEP.search(name):
+            raise AppError("文档名不合法：只能删除上传区里的文件", 400)
+    elif has_control_chars(name):
+        raise AppError("文件名含有控制字符", 400)
+    return name
