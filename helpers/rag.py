@@ -11,13 +11,13 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 
+from helpers.history import HistoryStore, SessionStore, trim_history
 from helpers.knowledge.store import DENSE_QUERY, DENSE_SCORE
 from helpers.llm import get_chat_model, get_embeddings
-from helpers.offline import count_tokens
-from helpers.prompts import CONDENSE_PROMPT, get_prompt
+from helpers.prompts import CONDENSE_PROMPT, DEFAULT_PROMPT, get_prompt
 
 NO_ANSWER = "知识库中没有找到相关内容，我无法回答这个问题。"
 DEFAULT_SCORE_THRESHOLD = 0.12
@@ -28,12 +28,6 @@ _PRONOUNS = re.compile(r"^(它|他|她|这|那|其|该|此|上述|前者|后者|
 
 class Retriever(Protocol):
     def invoke(self, input: str, config: Any = None, **kwargs: Any) -> list[Document]: ...
-
-
-class HistoryStore(Protocol):
-    def messages(self, session_id: str) -> list[BaseMessage]: ...
-
-    def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None: ...
 
 
 @dataclass
@@ -133,19 +127,6 @@ def condense_question(question: str, history: list[BaseMessage], llm: BaseChatMo
     return rewritten or question
 
 
-class _DictHistoryStore:
-    """进程内的会话历史（没有传入 history_store 时使用）。"""
-
-    def __init__(self) -> None:
-        self._store: dict[str, list[BaseMessage]] = {}
-
-    def messages(self, session_id: str) -> list[BaseMessage]:
-        return list(self._store.get(session_id, []))
-
-    def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None:
-        self._store.setdefault(session_id, []).extend(messages)
-
-
 class RagChain:
     """知识库问答：检索、按相关度拒答、带历史改写、流式输出、标出出处（第 5 章）。"""
 
@@ -154,7 +135,7 @@ class RagChain:
         retriever: Retriever,
         llm: BaseChatModel | None = None,
         *,
-        prompt: str = "history_v4",
+        prompt: str = DEFAULT_PROMPT,
         embeddings: Embeddings | None = None,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         history_store: HistoryStore | None = None,
@@ -165,7 +146,7 @@ class RagChain:
         self.prompt = get_prompt(prompt)
         self.embeddings = embeddings or get_embeddings()
         self.score_threshold = score_threshold
-        self.history_store = history_store or _DictHistoryStore()
+        self.history_store = history_store or SessionStore(max_sessions=None, max_messages=None)
         self.max_history_tokens = max_history_tokens
         self._answer_chain = self.prompt.template | self.llm | StrOutputParser()
 
@@ -173,12 +154,7 @@ class RagChain:
         """某个会话的历史消息（按 token 预算裁剪后）（第 5 章）。"""
         if session_id is None:
             return []
-        messages = self.history_store.messages(session_id)
-        return trim_messages(
-            messages, max_tokens=self.max_history_tokens, strategy="last",
-            token_counter=lambda ms: sum(count_tokens(str(m.content)) + 4 for m in ms),
-            start_on="human", include_system=False,
-        )
+        return trim_history(self.history_store.messages(session_id), self.max_history_tokens, include_system=False)
 
     def retrieve_scored(self, question: str) -> list[tuple[Document, float]]:
         """检索并给每段资料算相关度，不过阈值（第 5 章）。"""

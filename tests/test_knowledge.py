@@ -26,7 +26,8 @@ from helpers.knowledge import (
     split_documents,
     weighted_fuse,
 )
-from helpers.knowledge.search import CHAR_UNIGRAM, char_tokens, word_tokens
+from helpers.knowledge.search import CHAR_UNIGRAM
+from helpers.text import char_tokens, word_tokens
 
 
 def make_pdf(path: Path, pages: list[str], header: str | None = "示例手册 · 内部资料",
@@ -217,8 +218,7 @@ def test_word_tokens_match_python_jieba_on_the_course_corpus():
     import jieba
 
     from helpers.config import KNOWLEDGE_DIR
-    from helpers.knowledge.search import _PUNCT
-    from helpers.offline.text import normalize
+    from helpers.text import _PUNCT, normalize
 
     lines = [line for path in sorted(KNOWLEDGE_DIR.glob("*.md"))
              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

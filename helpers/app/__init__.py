@@ -13,7 +13,8 @@ from helpers.app.service import (
     open_knowledge_base,
     sync_knowledge_base,
 )
-from helpers.app.validation import AppError, sanitize_filename, validate_question
+from helpers.app.validation import sanitize_filename, validate_question
+from helpers.errors import AppError
 
 
 def create_app(assistant: Assistant, *, ui: bool = True, ui_path: str = "/") -> FastAPI:

@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from helpers.app.service import AppConfig, Assistant, UploadResult, describe_error, document_url
-from helpers.app.validation import AppError
+from helpers.app.service import AppConfig, Assistant, UploadResult, document_url
+from helpers.errors import AppError, describe_error
 from helpers.rag import RagAnswer, Source
 
 UPLOAD_PATH = "/api/documents"

@@ -36,7 +36,7 @@ from helpers.app.service import (
     open_knowledge_base,
     sync_knowledge_base,
 )
-from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, _read_env, load_settings
+from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings, read_env
 
 # 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
 # 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
@@ -50,7 +50,7 @@ def _setting(name: str, overrides: Mapping[str, str] | None = None) -> str:
     """命令行参数优先，其次是环境变量，再次是项目根目录的 .env（与 load_settings 同一规则）。"""
     if overrides and overrides.get(name):
         return overrides[name]
-    return _read_env(None).get(name, "")
+    return read_env(None).get(name, "")
 
 
 def config_from_env(token: str | None = None, overrides: Mapping[str, str] | None = None) -> AppConfig:

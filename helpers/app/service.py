@@ -5,28 +5,26 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
 
 from helpers.app.validation import (
     MAX_QUESTION_CHARS,
-    AppError,
     sanitize_filename,
     validate_document_name,
     validate_question,
     validate_session_id,
 )
 from helpers.config import DATA_DIR, KNOWLEDGE_DIR, Settings, load_settings
-from helpers.knowledge import IngestReport, KnowledgeBase
+from helpers.errors import AppError
+from helpers.history import SessionStore
+from helpers.knowledge import IngestReport, IngestStatus, KnowledgeBase
 from helpers.llm import default_model, get_chat_model
 from helpers.providers import get_provider
 from helpers.rag import RagAnswer, RagChain, build_rag_chain
@@ -51,50 +49,6 @@ class AppConfig:
     def max_upload_bytes(self) -> int:
         """上传大小上限（字节）（第 7 章）。"""
         return int(self.max_upload_mb * 1024 * 1024)
-
-
-class SessionStore:
-    """线程安全的会话历史，最多保留 max_sessions 个会话（最久未用的先丢）（第 7 章）。"""
-
-    def __init__(self, max_sessions: int = 1000, max_messages: int = 40) -> None:
-        self.max_sessions = max_sessions
-        self.max_messages = max_messages
-        self._data: OrderedDict[str, list[BaseMessage]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def messages(self, session_id: str) -> list[BaseMessage]:
-        with self._lock:
-            return list(self._data.get(session_id, []))
-
-    def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None:
-        with self._lock:
-            history = self._data.pop(session_id, [])
-            history = (history + list(messages))[-self.max_messages:]
-            self._data[session_id] = history
-            while len(self._data) > self.max_sessions:
-                self._data.popitem(last=False)
-
-    def clear(self, session_id: str) -> None:
-        with self._lock:
-            self._data.pop(session_id, None)
-
-
-def describe_error(exc: BaseException) -> tuple[int, str]:
-    """把模型调用的异常翻译成 (状态码, 中文说明)，告诉用户下一步怎么做（第 7 章）。"""
-    if isinstance(exc, AppError):
-        return exc.status, exc.message
-    keep = "对话记录已保留，可以稍后重试。"
-    if isinstance(exc, openai.AuthenticationError):
-        return 502, f"模型服务拒绝了密钥（401）：请检查服务器 .env 中的 API Key。{keep}"
-    if isinstance(exc, openai.RateLimitError):
-        return 503, f"模型服务限流（429）：请求太频繁，请稍等片刻。{keep}"
-    if isinstance(exc, openai.APITimeoutError):
-        return 504, f"模型服务超时：没有在规定时间内回答。{keep}"
-    if isinstance(exc, openai.APIConnectionError):
-        return 502, f"连不上模型服务：请检查网络与 base_url。{keep}"
-    if isinstance(exc, openai.APIStatusError):
-        return 502, f"模型服务出错（{exc.status_code}）：{exc.message}。{keep}"
-    return 500, f"回答时出错（{type(exc).__name__}）：{exc}。{keep}"
 
 
 def document_url(source: str) -> str:
@@ -313,7 +267,7 @@ class Assistant:
                 self._rollback(target, backup, reingest=True)
                 raise
             status = next((f for f in report.files if f.source == name), None)
-            if status is None or status.status == "失败":
+            if status is None or status.status == IngestStatus.FAILED:
                 self._rollback(target, backup, reingest=False)  # 知识库在入库失败时保留旧块
                 detail = status.detail if status else "没有入库"
                 raise AppError(f"{name} 入库失败：{detail}。知识库未改动", 422)

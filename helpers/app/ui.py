@@ -9,8 +9,10 @@ from typing import Any
 
 import gradio as gr
 
-from helpers.app.service import Assistant, describe_error, document_url
-from helpers.app.validation import ALLOWED_SUFFIXES, AppError
+from helpers.app.service import Assistant, document_url
+from helpers.app.validation import ALLOWED_SUFFIXES
+from helpers.course import CJK_FONT_RANGES
+from helpers.errors import AppError, describe_error
 from helpers.rag import RagAnswer
 
 TITLE = "个人知识库助手"
@@ -18,7 +20,7 @@ FONT_URL = "/assets/cjk-font.ttf"
 # 没装中文字体的机器（如精简的 Linux）也能显示中文：只在缺字时才下载随 PyMuPDF 分发的字体
 _CSS = f"""
 @font-face {{font-family: "LLMUniverseCJK"; src: url("{FONT_URL}") format("truetype");
-  unicode-range: U+2E80-9FFF, U+F900-FAFF, U+FE30-FE4F, U+FF00-FFEF;}}
+  unicode-range: {CJK_FONT_RANGES};}}
 :root, .gradio-container {{
   --font: "Source Sans Pro", ui-sans-serif, system-ui, "LLMUniverseCJK", sans-serif;
   --font-mono: "IBM Plex Mono", ui-monospace, monospace, "LLMUniverseCJK";

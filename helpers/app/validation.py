@@ -6,22 +6,14 @@ import re
 import unicodedata
 from typing import Any
 
+from helpers.errors import AppError
+from helpers.history import check_session_id
+
 ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
 MAX_QUESTION_CHARS = 2000
 _NAME_MAX = 120
-_SESSION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _BAD_NAME_CHARS = re.compile(r"[^\w\-. ()（）]")
 _DIRECTORY_SEP = re.compile(r"[\\/]")  # Windows 与 POSIX 的目录分隔符
-
-
-# 过渡：helpers/errors.py 建好后，这个类换成 from helpers.errors import AppError（app/ 里只有这里定义它）
-class AppError(Exception):
-    """给用户看的错误：HTTP 状态码 + 中文说明（第 7 章）。"""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def has_control_chars(text: str) -> bool:
@@ -60,12 +52,13 @@ def validate_question(question: Any, limit: int = MAX_QUESTION_CHARS) -> str:
 
 
 def validate_session_id(session_id: str | None) -> str | None:
-    """会话编号只允许字母、数字、下划线和连字符，最长 64 位（第 7 章）。"""
+    """会话编号与第 3 章的会话历史同一条规则（helpers.history.check_session_id）；不合格给 422（第 7 章）。"""
     if session_id is None or session_id == "":
         return None
-    if not _SESSION_RE.match(session_id):
-        raise AppError("session_id 格式不对：只能包含字母、数字、_ 和 -，最长 64 位", 422)
-    return session_id
+    try:
+        return check_session_id(session_id)
+    except ValueError as exc:
+        raise AppError(f"session_id 格式不对：{exc}", 422) from None
 
 
 def validate_document_name(name: str, *, deleting: bool = False) -> str:

@@ -22,15 +22,7 @@ from helpers.knowledge.load import (
     load_directory,
     load_file,
 )
-from helpers.knowledge.search import (
-    BM25Index,
-    char_tokens,
-    matches_filter,
-    rrf_fuse,
-    tokenize,
-    weighted_fuse,
-    word_tokens,
-)
+from helpers.knowledge.search import BM25Index, matches_filter, rrf_fuse, weighted_fuse
 from helpers.knowledge.split import (
     CHINESE_SEPARATORS,
     DEFAULT_CHUNK_OVERLAP,
@@ -45,6 +37,7 @@ from helpers.knowledge.store import (
     KnowledgeRetriever,
     course_knowledge_base,
 )
+from helpers.text import char_tokens, tokenize, word_tokens  # BM25 的两种分词（第 4 章讲）
 
 try:  # jieba 默认往 stderr 打印加载日志：课程里用到它时保持安静
     import jieba as _jieba

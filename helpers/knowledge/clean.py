@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_CHAR = re.compile(rf"[{_CJK}]")
+from helpers.text import CJK_CLASS
+
+_CJK_CHAR = re.compile(rf"[{CJK_CLASS}]")
 # 页码的常见写法：第 3 页、第 3 页 / 共 10 页、— 3 —、- 3 -、3 / 10、Page 3、纯数字
 _PAGE_NUMBER = re.compile(
     r"^\s*(?:第\s*\d+\s*页(?:\s*[/／,，]?\s*共\s*\d+\s*页)?"
@@ -21,7 +22,7 @@ _PAGE_NUMBER = re.compile(
 )
 _SENT_END = "。！？!?；;…”’」』）)】"
 _MD_BLOCK = re.compile(r"^\s*(?:#{1,6}\s|[-*+]\s|\d+[.、)]\s*|>|\||```|[（(]?\d+[）)])")
-_SPACED_CJK = re.compile(rf"(?:[{_CJK}，。、] ){{2,}}[{_CJK}，。、]")
+_SPACED_CJK = re.compile(rf"(?:[{CJK_CLASS}，。、] ){{2,}}[{CJK_CLASS}，。、]")
 EDGE_LINES = 3
 MAX_HEADER_CHARS = 60  # 只在每页开头/结尾这几行里找页眉页脚
 

@@ -7,7 +7,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 
-class IngestStatus(str, Enum):  # 即 StrEnum（3.11 才有；项目还支持 3.10）
+class IngestStatus(StrEnum):
     """一个文件的入库状态：值就是报告里显示的中文（第 4 章）。"""
 
     ADDED = "新增"
@@ -31,12 +31,6 @@ class IngestStatus(str, Enum):  # 即 StrEnum（3.11 才有；项目还支持 3.
     SKIPPED = "跳过"
     FAILED = "失败"
     DELETED = "删除"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
     def __repr__(self) -> str:  # FileStatus 的 repr 照旧显示 '失败'，笔记本输出不变
         return repr(self.value)

@@ -10,12 +10,10 @@ from pathlib import Path
 
 from langchain_core.documents import Document
 
+from helpers.errors import LoadError
+
 SUPPORTED = (".pdf", ".md", ".markdown", ".txt", ".jsonl")
 DEFAULT_MAX_FILE_MB = 20.0
-
-
-class LoadError(ValueError):
-    """某个文件无法加载：消息用中文说明原因和下一步（第 4 章）。"""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ BM25 的打分公式与 rank-bm25 的 BM25Okapi 相同，只是 idf 取 Lucene �
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,39 +19,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from helpers.offline.embeddings import FEATURE_TAG_SHIFT, feature_counts, features
-from helpers.offline.text import normalize
+from helpers.text import FEATURE_TAG_SHIFT, feature_counts, word_tokens
 
 # 参数在课程问题集与两套中文代理基准上测过（见 helpers/bench.py 文件头）
 WORD_K1, WORD_B = 1.2, 0.75  # 词级 BM25 用教科书参数
 CHAR_K1, CHAR_B = 0.9, 0.5  # 字级：词频饱和得快些、长度惩罚轻些
 CHAR_UNIGRAM = 0.5  # 字级里单字的 idf 打折：二元组更能区分意思，单字用来兜住换了说法的问题
 RRF_K = 60
-_PUNCT = re.compile(r"^[\W_]+$")
-_ASCII_RUN = re.compile(r"[a-z0-9]+(?:\.\d+)?%?")  # jieba 对英文与数字的切法（保留 3.5、90%）
-
-
-def word_tokens(text: str) -> list[str]:
-    """词级 BM25 的分词：jieba 精确模式（rjieba），去掉标点与空白，英文转小写（第 4 章）。"""
-    import rjieba
-
-    out: list[str] = []
-    for w in rjieba.cut(normalize(text)):
-        if w.isalnum():  # 绝大多数词走这条快路
-            out.append(w)
-        elif w.isascii() and not rjieba.has_word(w):  # "gpt-4o"、"base_url"：像 jieba 一样拆开；"c++" 是词典词
-            out.extend(_ASCII_RUN.findall(w))
-        elif w.strip() and not _PUNCT.match(w):
-            out.append(w)
-    return out
-
-
-def char_tokens(text: str) -> list[str]:
-    """字级 BM25 的分词：汉字单字 + 相邻二字 + 英文单词/数字（第 4 章）。"""
-    return [f for f, n in features(text).items() for _ in range(n)]
-
-
-tokenize = word_tokens  # 默认的 BM25 分词
 
 
 def _bm25_values(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n_docs: int, n_terms: int,

@@ -12,7 +12,7 @@ from nbconvert import HTMLExporter
 from pygments.formatters import HtmlFormatter
 
 from helpers.config import PROJECT_ROOT
-from helpers.course import cjk_font_path
+from helpers.course import CJK_FONT_RANGES, cjk_font_path
 from tools.notebooks import all_notebooks
 from tools.site.pages import (
     COURSE_BLURB,
@@ -34,10 +34,8 @@ SITE_CSS_FILE = Path(__file__).with_name("site.css")
 # 只用本地字体。中文字形交给 "LLMU CJK"：先找系统里的中文字体（local），没有时用随 PyMuPDF 分发、
 # 复制进网站的 Droid Sans Fallback。它必须排在字体列表最前、用 unicode-range 只管中文：
 # Chromium 在系统字体（如 DejaVu Sans）之后不会再回退到网页字体，中文会变成方框。
-CJK_RANGES = ("U+2E80-2FFF, U+3000-33FF, U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF, U+FE30-FE4F, "
-              "U+FF00-FFEF, U+20000-2FFFF")
 FONT_FACE_CSS = f"""@font-face {{
-  font-family: "LLMU CJK"; font-display: swap; unicode-range: {CJK_RANGES};
+  font-family: "LLMU CJK"; font-display: swap; unicode-range: {CJK_FONT_RANGES};
   src: local("PingFang SC"), local("PingFangSC-Regular"), local("Microsoft YaHei"), local("Noto Sans CJK SC"),
     local("NotoSansCJKsc-Regular"), local("Source Han Sans SC"), url("cjk.ttf") format("truetype");
 }}
