@@ -276,31 +276,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """命令行入口（第 6 章）。"""
-    args = build_parser().parse_args(argv)
-    if args.command == "retrieval":
-        names = list(CONTRACT_RETRIEVERS) if args.retriever == "all" else \
-            [n.strip() for n in args.retriever.split(",") if n.strip()]
-        for name in names:
-            if name not in CONTRACT_RETRIEVERS + EXTRA_RETRIEVERS:
-                print(f"不认识的检索方式 {name!r}：可选 dense、bm25、hybrid、tfidf、all", file=sys.stderr)
-                return 2
-        docs, queries = Path(args.docs), Path(args.queries)
-        for p in (docs, queries):
-            if not p.exists():
-                print(f"找不到 {p}：请检查路径", file=sys.stderr)
-                return 2
-        inp = BenchInput(docs, load_queries(queries), args.chunk_size, args.chunk_overlap)
-        rows = run_retrieval(inp, names, tuple(sorted(set(args.k))))
-        unanswerable = sum(1 for q in inp.queries if not q["gold"])
-        print(f"\n检索基准：{docs}（{rows[0]['chunks']} 块），{rows[0]['queries']} 个可回答的问题"
-              f"{f'，另有 {unanswerable} 个无答案问题不计入 hit@k' if unanswerable else ''}；* 为默认检索器")
-        print(format_table(rows))
-        if args.out:
-            Path(args.out).write_text(json.dumps({"results": rows}, ensure_ascii=False, indent=2) + "\n",
-                                      encoding="utf-8")
-        return 0
+def _write_json(path: str | None, results: list[dict[str, Any]]) -> None:
+    if path:
+        Path(path).write_text(json.dumps({"results": results}, ensure_ascii=False, indent=2) + "\n",
+                              encoding="utf-8")
+
+
+def _main_retrieval(args: argparse.Namespace) -> int:
+    names = list(CONTRACT_RETRIEVERS) if args.retriever == "all" else \
+        [n.strip() for n in args.retriever.split(",") if n.strip()]
+    for name in names:
+        if name not in CONTRACT_RETRIEVERS + EXTRA_RETRIEVERS:
+            print(f"不认识的检索方式 {name!r}：可选 dense、bm25、hybrid、tfidf、all", file=sys.stderr)
+            return 2
+    docs, queries = Path(args.docs), Path(args.queries)
+    for p in (docs, queries):
+        if not p.exists():
+            print(f"找不到 {p}：请检查路径", file=sys.stderr)
+            return 2
+    inp = BenchInput(docs, load_queries(queries), args.chunk_size, args.chunk_overlap)
+    rows = run_retrieval(inp, names, tuple(sorted(set(args.k))))
+    unanswerable = sum(1 for q in inp.queries if not q["gold"])
+    print(f"\n检索基准：{docs}（{rows[0]['chunks']} 块），{rows[0]['queries']} 个可回答的问题"
+          f"{f'，另有 {unanswerable} 个无答案问题不计入 hit@k' if unanswerable else ''}；* 为默认检索器")
+    print(format_table(rows))
+    _write_json(args.out, rows)
+    return 0
+
+
+def _main_scale(args: argparse.Namespace) -> int:
     results = []
     for n in args.chunks:  # 每个规模一个新进程：内存数字不受上一轮影响
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -310,10 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\n规模基准（离线嵌入 + 嵌入式 Chroma）")
     print(format_table([{"retriever": f"{r['chunks']} 块", **{k: v for k, v in r.items() if k != "chunks"}}
                         for r in results]))
-    if args.out:
-        Path(args.out).write_text(json.dumps({"results": results}, ensure_ascii=False, indent=2) + "\n",
-                                  encoding="utf-8")
+    _write_json(args.out, results)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """命令行入口（第 6 章）。"""
+    args = build_parser().parse_args(argv)
+    return _main_retrieval(args) if args.command == "retrieval" else _main_scale(args)
 
 
 if __name__ == "__main__":
