@@ -94,8 +94,11 @@ def test_old_import_path_and_command_keep_working():
     assert DEFAULT_RETRIEVER == "hybrid" and first_hit_rank is ev.first_hit_rank
     assert load_queries is ev.load_queries and format_table is bench.format_table
     assert retrieval_metrics is ev.metrics_from_ranks  # 旧名字：由名次算 hit@k 与 MRR
-    done = subprocess.run([sys.executable, "-m", "helpers.bench", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "usage: python -m helpers.bench" in done.stdout
+    assert bench.DEFAULT_RETRIEVER == DEFAULT_RETRIEVER
+    for module in ("helpers.bench", "helpers.evaluation.bench"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: python -m helpers.bench" in done.stdout
+        assert "Warning" not in done.stderr  # 包的 __init__ 不导入 bench：python -m 不会重复导入
 
 
 def test_bench_and_experiments_share_one_hit_rule():
