@@ -1,4 +1,4 @@
-"""检索问答用到的全部提示模板，按名称（带版本号）登记在一处（第 5 章）。"""
+"""检索问答用到的全部提示模板，按名称（带版本号）登记在一处；评估用的改写与裁判提示也在这里（第 5 章）。"""
 
 from __future__ import annotations
 
@@ -61,6 +61,27 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
          "只输出改写后的问题。"),
         MessagesPlaceholder("history"),
         ("user", "最新问题：{question}"),
+    ]
+)
+
+# 查询改写（第 6 章）：检索前把口语问题改写成检索查询
+REWRITE_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system",
+         "把用户的问题改写成适合在课程知识库里检索的查询：补全省略的主语，把口语换成术语，"
+         "保留数字、型号和专有名词。只输出改写后的查询。"),
+        ("user", "{question}"),
+    ]
+)
+
+# 大模型裁判（第 6 章）：{rubric} 与 {fields} 由 helpers.evaluation.judge_messages 按评分量表填入
+JUDGE_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system",
+         "你是一名严格的评审员，按下面的量表给知识库助手的回答打分，每项 0 到 1 分：\n{rubric}\n"
+         "先在心里逐条核对回答中的陈述是否有参考资料支持，再打分；简洁准确优于冗长。\n"
+         "只输出一个 JSON 对象，字段为 {fields}，其中 reason 是一两句中文理由。"),
+        ("user", "【问题】{question}\n【参考资料】\n{context}\n【参考答案】{reference}\n【回答】{answer}"),
     ]
 )
 

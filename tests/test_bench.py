@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from langchain_core.documents import Document
 
-from helpers import bench
+from helpers import evaluation as ev
+from helpers.evaluation import bench
 
 FIXTURES = Path(__file__).parent / "fixtures" / "knowledge"
 CONTRACT_KEYS = ["retriever", "default", "hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "queries",
@@ -17,17 +18,17 @@ CONTRACT_KEYS = ["retriever", "default", "hit@1", "hit@3", "hit@5", "hit@10", "m
 
 def test_hit_rules():
     meta = {"source": "book.pdf", "page": 3, "chunk": 7}
-    assert bench.is_hit(meta, [{"source": "book.pdf", "page": "3"}])  # 页码按整数比较
-    assert bench.is_hit(meta, [{"source": "x.md"}, {"page": 3}])  # 命中任意一条 gold 即可
-    assert not bench.is_hit(meta, [{"source": "book.pdf", "page": 4}])
-    assert not bench.is_hit({"source": "book.pdf"}, [{"source": "book.pdf", "page": 0}])
+    assert ev.is_hit(meta, [{"source": "book.pdf", "page": "3"}])  # 页码按整数比较
+    assert ev.is_hit(meta, [{"source": "x.md"}, {"page": 3}])  # 命中任意一条 gold 即可
+    assert not ev.is_hit(meta, [{"source": "book.pdf", "page": 4}])
+    assert not ev.is_hit({"source": "book.pdf"}, [{"source": "book.pdf", "page": 0}])
     docs = [Document("a", metadata={"id": "p9"}), Document("b", metadata={"id": "p2"})]
-    assert bench.first_hit_rank(docs, [{"id": "p2"}]) == 2
-    assert bench.first_hit_rank(docs, [{"id": "p5"}]) is None
+    assert ev.first_hit_rank(docs, [{"id": "p2"}]) == 2
+    assert ev.first_hit_rank(docs, [{"id": "p5"}]) is None
 
 
 def test_metrics():
-    m = bench.retrieval_metrics([1, 3, None, 12], (1, 3, 10))
+    m = ev.metrics_from_ranks([1, 3, None, 12], (1, 3, 10))
     assert m == {"hit@1": 0.25, "hit@3": 0.5, "hit@10": 0.5, "mrr@10": pytest.approx((1 + 1 / 3) / 4)}
 
 
@@ -49,7 +50,7 @@ def test_retrieval_cli_writes_the_contract(tmp_path, capsys):
 
 
 def test_retrieval_on_jsonl_corpus_with_ids():
-    inp = bench.BenchInput(FIXTURES / "corpus.jsonl", bench.load_queries(FIXTURES / "corpus_queries.jsonl"))
+    inp = bench.BenchInput(FIXTURES / "corpus.jsonl", ev.load_queries(FIXTURES / "corpus_queries.jsonl"))
     rows = bench.run_retrieval(inp, ["hybrid", "bm25char", "tfidf"], ks=(1, 3))
     assert [r["retriever"] for r in rows] == ["hybrid", "bm25char", "tfidf"]
     assert rows[0]["hit@1"] == 1.0 and rows[0]["chunks"] == 3
@@ -82,3 +83,42 @@ def test_scale_refuses_an_incomplete_ingest(monkeypatch):
     monkeypatch.setattr(bench.KnowledgeBase, "count", lambda self: 0)
     with pytest.raises(RuntimeError, match="入库不完整"):
         bench.run_scale(30, queries=5)
+
+
+def test_old_import_path_and_command_keep_working():
+    import subprocess
+    import sys
+
+    from helpers.bench import DEFAULT_RETRIEVER, first_hit_rank, format_table, load_queries, retrieval_metrics
+
+    assert DEFAULT_RETRIEVER == "hybrid" and first_hit_rank is ev.first_hit_rank
+    assert load_queries is ev.load_queries and format_table is bench.format_table
+    assert retrieval_metrics is ev.metrics_from_ranks  # 旧名字：由名次算 hit@k 与 MRR
+    assert bench.DEFAULT_RETRIEVER == DEFAULT_RETRIEVER
+    for module in ("helpers.bench", "helpers.evaluation.bench"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: python -m helpers.bench" in done.stdout
+        assert "Warning" not in done.stderr  # 包的 __init__ 不导入 bench：python -m 不会重复导入
+
+
+def test_bench_and_experiments_share_one_hit_rule():
+    doc = Document("x", metadata={"source": "h.pdf", "page": 2, "id": 7})
+    for gold in ({"source": "h.pdf", "page": "2"}, {"id": "7"}, {"source": "h.pdf"}):
+        assert ev.is_hit(doc.metadata, [gold]) and ev.matches(ev.metadata_of(doc), gold)
+        assert ev.first_hit_rank([doc], [gold]) == 1 and ev.hit_at_k([doc], [gold], 1) == 1.0
+    assert not ev.is_hit({"source": None}, [{"source": None}])  # 值为 None 等于没有这个键
+    assert ev.first_hit_rank([doc], []) is None  # 基准里无答案的问题：没有名次，不报错
+
+
+def test_lax_loader_keeps_extra_fields_and_names_the_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "问", "lang": "zh"}\n\n{"question": "问二", "gold": [{"id": 1}]}\n',
+                    encoding="utf-8")
+    assert ev.load_queries(path) == [{"question": "问", "lang": "zh", "gold": []},
+                                     {"question": "问二", "gold": [{"id": 1}]}]
+    path.write_text('{"question": "问"}\n{"gold": []}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="q.jsonl 第 2 行缺少 question"):
+        ev.load_queries(path)
+    path.write_text('{"question": "问"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="q.jsonl 第 1 行不是合法的 JSON"):
+        ev.load_queries(path)

@@ -135,9 +135,10 @@ def test_exact_match_normalizes_width_case_space_and_punctuation():
     assert ev.exact_match("", "") == 1.0 and ev.exact_match("", "x") == 0.0
 
 
-def test_tokenize_uses_jieba_and_drops_punctuation():
-    assert ev.tokenize("Gradio 的默认端口是 7860。") == ["gradio", "的", "默认", "端口", "是", "7860"]
-    assert ev.tokenize("，。！  ") == []
+def test_answer_tokens_use_jieba_and_drop_punctuation():
+    assert ev.answer_tokens("Gradio 的默认端口是 7860。") == ["gradio", "的", "默认", "端口", "是", "7860"]
+    assert ev.answer_tokens("，。！  ") == []
+    assert ev.tokenize is ev.answer_tokens  # 旧名字（第 6 章笔记本）仍可用
 
 
 def test_token_f1_hand_computed():
@@ -287,6 +288,32 @@ def test_classify_failure_looks_at_retrieval_first():
     assert ev.classify_failure(res([A], hit=1.0)) is None
     assert ev.classify_failure(res([], refused=False)) == "该拒未拒"
     assert ev.classify_failure(res([], refused=True)) is None
+    assert list(ev.FAILURE_KINDS) == ["检索未命中", "过度拒答", "该拒未拒", "回答偏离参考"]
+    kind = ev.classify_failure(res([A], hit=0.0))
+    assert kind is ev.FailureKind.MISSED and f"{kind}" == "检索未命中" and repr([kind]) == "['检索未命中']"
+
+
+def test_score_question_and_summarize_are_plain_functions():
+    item, none = _item("1", [A]), _item("2", [])
+    ans = _answer("甲[1]", (1, "a.md", None))
+    s1 = ev.score_question(item, [Document("x", metadata=A), Document("y", metadata=B)], ans, k=2)
+    assert s1["hit"] == 1.0 and s1["rr"] == 1.0 and s1["distinct_sources"] == 2.0
+    assert s1["refused"] == 0.0 and s1["citation_accuracy"] == 1.0 and set(ev.answer_metrics("", "")) <= set(s1)
+    s2 = ev.score_question(none, [], _answer("", refused=True), k=2)
+    assert s2 == {"distinct_sources": 0.0, "refused": 1.0}
+    results = [ev.QuestionResult(i.id, i.type, i.question, i.question, i.gold, [], i.answer, a, s)
+               for i, a, s in ((item, ans, s1), (none, _answer("", refused=True), s2))]
+    row = ev.summarize(results)
+    assert row["hit@k"] == 1.0 and row["distinct_sources"] == 1.0 and row["refusal_accuracy"] == 1.0
+    assert list(ev.summarize(results, answers=False)) == ["hit@k", "recall@k", "ndcg@k", "mrr@k",
+                                                          "distinct_sources"]
+
+
+def test_evaluation_prompts_live_with_the_other_prompts():
+    from helpers import prompts
+
+    assert ev.JUDGE_PROMPT is prompts.JUDGE_PROMPT and ev.REWRITE_PROMPT is prompts.REWRITE_PROMPT
+    assert "JUDGE_PROMPT" not in prompts.PROMPTS  # 登记表只放检索问答的提示版本
 
 
 # ---------- 对比实验 ----------

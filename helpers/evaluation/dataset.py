@@ -1,0 +1,117 @@
+"""评估集：逐行读取 JSON Lines 问题集，严格校验（第 6 章的评估集）或宽松读取（检索基准的问题集）。"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.config import EVAL_DIR
+
+QA_FILE = EVAL_DIR / "qa.jsonl"
+QUESTION_TYPES = ("lookup", "paraphrase", "multi", "unanswerable")
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """评估集的一条：问题、金标准出处、参考答案与题型（第 6 章）。"""
+
+    id: str
+    question: str
+    gold: tuple[Mapping[str, Any], ...]
+    answer: str
+    type: str
+
+    @property
+    def answerable(self) -> bool:
+        """金标准非空即可回答；空列表表示知识库里没有答案（第 6 章）。"""
+        return bool(self.gold)
+
+
+def _json_object(line: str, where: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}不是合法的 JSON（第 {err.colno} 列：{err.msg}）") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}应是一个 JSON 对象")
+    return raw
+
+
+def read_rows(path: Path | str) -> list[tuple[str, dict[str, Any]]]:
+    """逐行读 JSON Lines（空行跳过，每行须是一个 JSON 对象），返回 [(“xx.jsonl 第 n 行”, 对象)]（第 6 章）。"""
+    path = Path(path)
+    rows = []
+    # 按 \n 切而不用 splitlines()：JSON 字符串里可以有 U+2028 等字符，splitlines 会把它们当成换行
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if line.strip():
+            where = f"{path.name} 第 {n} 行"
+            rows.append((where, _json_object(line, where)))
+    return rows
+
+
+def _check_gold(entry: Any, where: str) -> dict[str, Any]:
+    if not isinstance(entry, dict) or not entry:
+        raise ValueError(f"{where}：gold 的每一项都应是非空对象，如 {{\"source\": \"rag.md\"}}")
+    if not isinstance(entry.get("source"), str) or not entry["source"]:
+        raise ValueError(f"{where}：gold 的每一项都要有字符串字段 source（文档相对路径）")
+    if "page" in entry and (isinstance(entry["page"], bool) or not isinstance(entry["page"], int)
+                            or entry["page"] < 0):
+        raise ValueError(f"{where}：gold 的 page 应是从 0 开始的整数页码，现为 {entry['page']!r}")
+    return dict(entry)
+
+
+def _qa_item(raw: dict[str, Any], where: str) -> QAItem:
+    for name in ("id", "question", "answer", "type"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise ValueError(f"{where}缺少字段 {name}（非空字符串）")
+    if not isinstance(raw.get("gold"), list):
+        raise ValueError(f"{where}缺少字段 gold（出处列表；不可回答的问题写 []）")
+    if raw["type"] not in QUESTION_TYPES:
+        raise ValueError(f"{where}的 type={raw['type']!r} 不在 {'、'.join(QUESTION_TYPES)} 之中")
+    gold = tuple(_check_gold(g, where) for g in raw["gold"])
+    if (raw["type"] == "unanswerable") != (not gold):
+        raise ValueError(f"{where}：type 为 unanswerable 当且仅当 gold 为空列表")
+    return QAItem(raw["id"], raw["question"], gold, raw["answer"], raw["type"])
+
+
+def parse_qa_line(line: str, where: str = "第 1 行") -> QAItem:
+    """解析并校验评估集的一行；出错时用中文说明是哪一行、哪里不对（第 6 章）。"""
+    return _qa_item(_json_object(line, where), where)
+
+
+def load_qa(path: Path | str = QA_FILE) -> list[QAItem]:
+    """读取 JSON Lines 评估集并逐行校验（空行跳过，id 不得重复）（第 6 章）。"""
+    items: list[QAItem] = []
+    seen: set[str] = set()
+    for where, raw in read_rows(path):
+        item = _qa_item(raw, where)
+        if item.id in seen:
+            raise ValueError(f"{where}：id {item.id!r} 与前面的重复")
+        seen.add(item.id)
+        items.append(item)
+    if not items:
+        raise ValueError(f"{Path(path).name} 是空的："
+                         "每行写一条 {\"id\", \"question\", \"gold\", \"answer\", \"type\"}")
+    return items
+
+
+def load_queries(path: Path | str) -> list[dict[str, Any]]:
+    """读取问题集 .jsonl：{"id", "question", "gold": [...], "answer"?}（第 6 章）。"""
+    # 宽松读法（检索基准用）：只要求 question，gold 缺省为 []（无答案），其余字段原样保留
+    rows = []
+    for where, row in read_rows(path):
+        if "question" not in row or not isinstance(row.get("gold", []), list):
+            raise ValueError(f"{where}缺少 question 或 gold 不是列表")
+        row.setdefault("gold", [])
+        rows.append(row)
+    return rows
+
+
+def qa_fingerprint(items: Sequence[QAItem]) -> str:
+    """评估集内容的短哈希：不同班级、不同提供方的结果只在同一评估集上比较（第 6 章）。"""
+    blob = json.dumps([asdict(i) for i in items], ensure_ascii=False, sort_keys=True, default=dict)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
