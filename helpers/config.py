@@ -42,7 +42,7 @@ def mask_secret(value: str | None) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """课程的全部设置；repr 中的密钥一律遮盖（第 2 章）。"""
+    """课程的全部设置；repr 中的密钥一律遮盖（第 7 章）。"""
 
     llm_provider: str = "offline"
     llm_model: str | None = None
@@ -92,7 +92,6 @@ def read_env(env_file: Path | None = None) -> dict[str, str]:
     return {k: v.strip() for k, v in merged.items() if v is not None and v.strip() != ""}
 
 
-_read_env = read_env  # 过渡：旧导入路径（helpers/app/server.py 仍用旧名）
 
 
 def _to_bool(name: str, raw: str) -> bool:

@@ -61,7 +61,7 @@ class Check:
         return "✓" if self.ok else ("✗" if self.required else "!")
 
     def line(self) -> str:
-        """报告中的一行（第 2 章）。"""
+        """报告中的一行。"""
         return f"{self.symbol} {self.name}：{self.detail}"
 
 

@@ -28,6 +28,7 @@ from helpers.text import count_tokens
 
 # 字母、数字、汉字、下划线、短横线和点，1～128 个字符，不能全是点（会话 id 可能成为文件名）
 SESSION_ID_RE = re.compile(r"^[\w\-.]{1,128}$")
+SESSION_ID_RULE = "只能用字母、数字、汉字、下划线、短横线和点，长度 1～128"
 
 
 def check_session_id(session_id: str) -> str:
@@ -35,8 +36,7 @@ def check_session_id(session_id: str) -> str:
     if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id) \
             or set(session_id) == {"."}:
         raise ValueError(
-            f"会话 id {session_id!r} 不合法：只能用字母、数字、汉字、下划线、短横线和点，"
-            "长度 1～128，例如 'user-42'"
+            f"会话 id {session_id!r} 不合法：{SESSION_ID_RULE}，例如 'user-42'"
         )
     return session_id
 
@@ -189,12 +189,12 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def messages(self, session_id: str) -> list[BaseMessage]:
-        """某个会话的消息（副本）；没有这个会话时为空列表（第 7 章）。"""
+        """某个会话的消息（副本）；没有这个会话时为空列表。"""
         with self._lock:
             return list(self._data.get(session_id, []))
 
     def add_messages(self, session_id: str, messages: list[BaseMessage]) -> None:
-        """追加消息，并把这个会话记为最近用过；超出上限时丢掉最旧的（第 7 章）。"""
+        """追加消息，并把这个会话记为最近用过；超出上限时丢掉最旧的。"""
         with self._lock:
             history = self._data.pop(session_id, []) + list(messages)
             if self.max_messages is not None:
@@ -204,7 +204,7 @@ class SessionStore:
                 self._data.popitem(last=False)
 
     def clear(self, session_id: str) -> None:
-        """忘掉某个会话（第 7 章）。"""
+        """忘掉某个会话。"""
         with self._lock:
             self._data.pop(session_id, None)
 

@@ -14,7 +14,6 @@ from langchain_core.embeddings import Embeddings
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
 from helpers import offline
-from helpers.callbacks import CallRecord, UsageTracker  # noqa: F401  # 过渡：旧导入路径（C2 用 llm.UsageTracker）
 from helpers.config import CACHE_DIR, ConfigError, Settings, load_settings
 from helpers.providers import Provider, get_provider
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 CONTEXT_OPEN = "<context>"
 CONTEXT_CLOSE = "</context>"
+# 提示要求模型用 [n] 标出引用的资料编号：检索问答链与评估都按这个写法找引用
+CITATION_MARK = re.compile(r"\[(\d+)\]")
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,11 @@ from langchain_core.output_parsers import StrOutputParser
 from helpers.history import HistoryStore, SessionStore, trim_history
 from helpers.knowledge.store import DENSE_QUERY, DENSE_SCORE
 from helpers.llm import get_chat_model, get_embeddings
-from helpers.prompts import CONDENSE_PROMPT, DEFAULT_PROMPT, get_prompt
+from helpers.prompts import CITATION_MARK, CONDENSE_PROMPT, DEFAULT_PROMPT, get_prompt
 
 NO_ANSWER = "知识库中没有找到相关内容，我无法回答这个问题。"
 DEFAULT_SCORE_THRESHOLD = 0.12
 _REFUSAL = re.compile(r"没有找到(与问题)?相关(的)?内容|无法回答|不知道答案")
-_CITATION = re.compile(r"\[(\d+)\]")
 _PRONOUNS = re.compile(r"^(它|他|她|这|那|其|该|此|上述|前者|后者|那么|还有|另外|再)|它|这个|那个|他们|它们")
 
 
@@ -30,9 +29,17 @@ class Retriever(Protocol):
     def invoke(self, input: str, config: Any = None, **kwargs: Any) -> list[Document]: ...
 
 
+UNKNOWN_SOURCE = "未知来源"
+
+
+def source_label(source: str, page: int | None) -> str:
+    """出处的写法："rag.md"或"handbook.pdf 第 3 页"（page 从 0 数，显示从 1 数）（第 5 章）。"""
+    return source + (f" 第 {int(page) + 1} 页" if page is not None else "")
+
+
 @dataclass
 class Source:
-    """回答引用的一条资料（第 5 章）。"""
+    """回答引用的一条资料（第 6 章）。"""
 
     n: int
     source: str
@@ -42,12 +49,12 @@ class Source:
 
     def label(self) -> str:
         """形如"rag.md"或"handbook.pdf 第 3 页"的出处（页码从 1 数）（第 5 章）。"""
-        return self.source + (f" 第 {self.page + 1} 页" if self.page is not None else "")
+        return source_label(self.source, self.page)
 
 
 @dataclass
 class RagAnswer:
-    """一次问答的结果：回答、独立问题、引用的资料、是否拒答（第 5 章）。"""
+    """一次问答的结果：回答、独立问题、引用的资料、是否拒答（第 6、7 章）。"""
 
     question: str
     answer: str
@@ -74,9 +81,7 @@ def format_context(docs: list[Document], numbered: bool = True) -> str:
     for i, doc in enumerate(docs, start=1):
         body = neutralize(doc.page_content.strip())
         if numbered:
-            src = doc.metadata.get("source", "未知来源")
-            page = doc.metadata.get("page")
-            where = f"{src} 第 {int(page) + 1} 页" if page is not None else src
+            where = source_label(doc.metadata.get("source", UNKNOWN_SOURCE), doc.metadata.get("page"))
             parts.append(f"[{i}] 来源：{neutralize(where)}\n{body}")
         else:
             parts.append(body)
@@ -128,7 +133,7 @@ def condense_question(question: str, history: list[BaseMessage], llm: BaseChatMo
 
 
 class RagChain:
-    """知识库问答：检索、按相关度拒答、带历史改写、流式输出、标出出处（第 5 章）。"""
+    """知识库问答：检索、按相关度拒答、带历史改写、流式输出、标出出处（第 6 章）。"""
 
     def __init__(
         self,
@@ -157,12 +162,12 @@ class RagChain:
         return trim_history(self.history_store.messages(session_id), self.max_history_tokens, include_system=False)
 
     def retrieve_scored(self, question: str) -> list[tuple[Document, float]]:
-        """检索并给每段资料算相关度，不过阈值（第 5 章）。"""
+        """检索并给每段资料算相关度，不过阈值（第 6 章）。"""
         docs = self.retriever.invoke(question)
         return list(zip(docs, retrieval_scores(question, docs, self.embeddings)))
 
     def retrieve(self, question: str) -> list[tuple[Document, float]]:
-        """检索并给每段资料算相关度，低于阈值的丢掉（第 5 章）。"""
+        """检索并给每段资料算相关度，低于阈值的丢掉（第 6 章）。"""
         return self._threshold(self.retrieve_scored(question))
 
     def _threshold(self, scored: list[tuple[Document, float]]) -> list[tuple[Document, float]]:
@@ -198,9 +203,9 @@ class RagChain:
     def _finish(self, prep: dict[str, Any], answer: str, session_id: str | None) -> RagAnswer:
         hits = prep["hits"]
         refused = not hits or bool(_REFUSAL.search(answer))
-        cited = {int(n) for n in _CITATION.findall(answer)} if self.prompt.numbered_context else set()
+        cited = {int(n) for n in CITATION_MARK.findall(answer)} if self.prompt.numbered_context else set()
         sources = [
-            Source(i, d.metadata.get("source", "未知来源"), d.metadata.get("page"),
+            Source(i, d.metadata.get("source", UNKNOWN_SOURCE), d.metadata.get("page"),
                    d.page_content.strip()[:120], round(s, 4))
             for i, (d, s) in enumerate(hits, start=1)
             if (i in cited or not cited) and not refused
@@ -218,7 +223,7 @@ class RagChain:
         return self._finish(prep, answer, session_id)
 
     def stream(self, question: str, session_id: str | None = None) -> Iterator[str | RagAnswer]:
-        """流式回答：先逐段产出文字，最后产出完整的 RagAnswer（第 5 章）。"""
+        """流式回答：先逐段产出文字，最后产出完整的 RagAnswer（第 7 章）。"""
         prep = self._prepare(question, session_id)
         if not prep["hits"]:
             yield NO_ANSWER

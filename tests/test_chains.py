@@ -163,11 +163,3 @@ def test_count_message_tokens_matches_offline_usage(llm):
     msgs = [SystemMessage("你是课程助手。"), HumanMessage("LangChain 有哪些模块？")]
     reply = llm.invoke(msgs)
     assert reply.usage_metadata["input_tokens"] == count_message_tokens(msgs)
-
-
-def test_old_chains_import_path_still_works():
-    # 过渡：旧导入路径（笔记本改用新路径后，与 helpers/chains.py 一起删掉）
-    from helpers import callbacks, chains, history
-
-    assert chains.StepLogger is callbacks.StepLogger and chains.trim_history is history.trim_history
-    assert chains.SessionHistoryStore is history.SessionHistoryStore

@@ -138,7 +138,6 @@ def test_exact_match_normalizes_width_case_space_and_punctuation():
 def test_answer_tokens_use_jieba_and_drop_punctuation():
     assert ev.answer_tokens("Gradio 的默认端口是 7860。") == ["gradio", "的", "默认", "端口", "是", "7860"]
     assert ev.answer_tokens("，。！  ") == []
-    assert ev.tokenize is ev.answer_tokens  # 旧名字（第 6 章笔记本）仍可用
 
 
 def test_token_f1_hand_computed():

@@ -140,7 +140,7 @@ def test_no_default_embedding_function(kb):
 
 def test_search_kinds_scores_filters_and_retriever(kb, tmp_path):
     kb.ingest(write_corpus(tmp_path / "docs"))
-    dense = kb.search("倒数排名融合", k=2)
+    dense = kb.dense("倒数排名融合", k=2)
     assert dense[0][0].metadata["source"] == "rag.md" and dense[0][1] >= dense[1][1]
     assert kb.bm25("倒数排名融合", k=1)[0][0].metadata["source"] == "rag.md"
     assert kb.hybrid("倒数排名融合", k=1)[0][0].metadata["source"] == "rag.md"
@@ -164,9 +164,9 @@ def test_hybrid_dense_part_is_exact_and_sees_new_writes_at_once(kb, tmp_path):
     snap = kb.index.current()
     scores = dense_scores(snap, kb.embeddings.embed_query("倒数排名融合"))
     mine = [snap.docs[i].id for i in np.argsort(-scores, kind="stable")[:5]]
-    theirs = [d.id for d, _ in kb.search("倒数排名融合", k=5)]
+    theirs = [d.id for d, _ in kb.dense("倒数排名融合", k=5)]
     assert mine == theirs
-    assert np.allclose(sorted(scores, reverse=True)[:5], [s for _, s in kb.search("倒数排名融合", k=5)],
+    assert np.allclose(sorted(scores, reverse=True)[:5], [s for _, s in kb.dense("倒数排名融合", k=5)],
                        atol=1e-5)
     other = KnowledgeBase("test", persist_dir=tmp_path / "db", chunk_size=60, chunk_overlap=10)
     extra = write_corpus(tmp_path / "more", {"moon.md": "月球车在环形山里采集岩石样本。"})
@@ -178,7 +178,7 @@ def test_hybrid_dense_part_is_exact_and_sees_new_writes_at_once(kb, tmp_path):
 
 
 def test_empty_store_returns_nothing(kb):
-    assert kb.search("任何问题") == [] and kb.bm25("任何问题") == [] and kb.hybrid("任何问题") == []
+    assert kb.dense("任何问题") == [] and kb.bm25("任何问题") == [] and kb.hybrid("任何问题") == []
 
 
 def test_course_knowledge_base_ingests_once(tmp_path, monkeypatch):
@@ -213,9 +213,8 @@ def test_add_chunks_writes_split_chunks_and_is_searchable_at_once(kb):
     assert doc.id == chunk_ids(chunks)[0] and doc.metadata == chunks[0].metadata
 
 
-def test_dense_is_the_real_name_and_retriever_docs_carry_the_cosine(kb, tmp_path):
+def test_retriever_docs_carry_the_cosine(kb, tmp_path):
     kb.ingest(write_corpus(tmp_path / "docs"))
-    assert KnowledgeBase.search is KnowledgeBase.dense
     for kind in ("hybrid", "dense", "bm25", "mmr"):
         docs = kb.as_retriever(kind, k=2).invoke("倒数排名融合")
         cosine = [d.metadata["dense_score"] for d in docs]

@@ -21,7 +21,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("offline",),
     ("callbacks", "history"),  # 回调与会话历史只依赖 providers 与 text
     ("llm",),
-    ("chains",),  # 过渡：旧导入路径（转出 callbacks 与 history）
     ("knowledge.clean",),  # 纯文本清洗：load 读 PDF 时调用它，所以在 load 之下
     ("knowledge.load",),
     ("knowledge.split",),
@@ -42,7 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.api",),
     ("app.ui",),
     ("app", "app.server", "app.client", "app.load"),
-    ("survey", "doctor", "bench", "mcp"),  # survey 是 course.survey 的旧路径；bench 将成为 evaluation.bench 的转接
+    ("doctor", "bench", "mcp"),  # bench：python -m helpers.bench 的命令入口（实现在 evaluation.bench）
 ]
 
 # 允许的例外，逐条列出（现在一条也没有）。列出的违规不再存在时测试也会失败，提醒把它删掉。

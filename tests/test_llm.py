@@ -8,8 +8,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from helpers import llm, offline
+from helpers.callbacks import UsageTracker
 from helpers.config import ConfigError, load_settings
-from helpers.llm import UsageTracker, enable_cache, get_chat_model
+from helpers.llm import enable_cache, get_chat_model
 from helpers.providers import estimate_cost
 
 # SQLiteCache 读缓存时 LangChain 提示 allowed_objects 的默认值将来会变，与本课程无关

@@ -68,11 +68,3 @@ def test_plot_labels_every_model():
     assert {r["name"] for r in rows} <= labels
     assert fig.axes[0].get_yscale() == "log"
     plt.close(fig)
-
-
-def test_old_survey_import_path_still_works():
-    # 过渡：旧导入路径（C1 改用 helpers.course.survey 后，与 helpers/survey.py 一起删掉）
-    from helpers import survey
-    from helpers.course import survey as new
-
-    assert survey.load_model_table is new.load_model_table and survey.markdown_table is new.markdown_table

@@ -123,7 +123,10 @@ def mismatches(all_tags: list[Tag] | None = None,
     code = chapter_code() if code is None else code
     wrong, unused = [], []
     for tag in tags() if all_tags is None else all_tags:
-        used_in = tuple(n for n, text in code.items() if uses(text, tag.name))
+        # 方法名（ask、search、add…）到处都有：一章用到了它的类，也算用到了这个方法
+        owner = tag.qualname.split(".")[0] if "." in tag.qualname else None
+        used_in = tuple(n for n, text in code.items()
+                        if uses(text, tag.name) or (owner is not None and uses(text, owner)))
         if not used_in:
             unused.append(tag)
         elif any(n not in used_in for n in tag.chapters):

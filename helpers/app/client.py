@@ -95,7 +95,7 @@ class AssistantClient:
         return self._check(self.http.post("/api/documents", files=files))
 
     def documents(self) -> list[dict[str, Any]]:
-        """GET /api/documents（第 7 章）。"""
+        """GET /api/documents。"""
         return self._check(self.http.get("/api/documents"))["documents"]
 
     def delete(self, name: str) -> dict[str, Any]:
@@ -103,5 +103,5 @@ class AssistantClient:
         return self._check(self.http.delete(f"/api/documents/{name}"))
 
     def search(self, query: str, k: int = 4) -> list[dict[str, Any]]:
-        """GET /api/search（第 7 章）。"""
+        """GET /api/search。"""
         return self._check(self.http.get("/api/search", params={"q": query, "k": k}))["results"]

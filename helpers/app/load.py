@@ -132,7 +132,7 @@ async def run_level(base_url: str, clients: int, requests: int, stream: bool = F
 
 def run(base_url: str, levels: list[int], requests: int, stream: bool = False,
         token: str | None = None, max_seconds: float = 600.0) -> list[LoadResult]:
-    """按并发数逐级压测；总时长超过 max_seconds 就不再开始下一级（第 7 章）。"""
+    """按并发数逐级压测；总时长超过 max_seconds 就不再开始下一级。"""
     host = urlparse(base_url).hostname
     if host not in _LOOPBACK:
         raise ValueError(f"压测只允许本机地址（127.0.0.1 / localhost），收到 {host!r}")

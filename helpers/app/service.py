@@ -27,7 +27,7 @@ from helpers.history import SessionStore
 from helpers.knowledge import IngestReport, IngestStatus, KnowledgeBase
 from helpers.llm import default_model, get_chat_model
 from helpers.providers import get_provider
-from helpers.rag import RagAnswer, RagChain, build_rag_chain
+from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain
 
 UPLOADS_DIR: Path = DATA_DIR / "uploads"
 MAX_UPLOAD_MB = 20
@@ -189,7 +189,7 @@ class Assistant:
             raise AppError(str(exc), 422) from None
         results = []
         for doc in retriever.invoke(query):
-            src = doc.metadata.get("source", "未知来源")
+            src = doc.metadata.get("source", UNKNOWN_SOURCE)
             score = doc.metadata.get("score")
             results.append({
                 "source": src, "page": doc.metadata.get("page"),

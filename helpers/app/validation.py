@@ -7,7 +7,7 @@ import unicodedata
 from typing import Any
 
 from helpers.errors import AppError
-from helpers.history import check_session_id
+from helpers.history import SESSION_ID_RULE, check_session_id
 
 ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
 MAX_QUESTION_CHARS = 2000
@@ -57,8 +57,8 @@ def validate_session_id(session_id: str | None) -> str | None:
         return None
     try:
         return check_session_id(session_id)
-    except ValueError as exc:
-        raise AppError(f"session_id 格式不对：{exc}", 422) from None
+    except ValueError:
+        raise AppError(f"session_id 格式不对：{SESSION_ID_RULE}", 422) from None
 
 
 def validate_document_name(name: str, *, deleting: bool = False) -> str:

@@ -71,9 +71,6 @@ from helpers.evaluation.metrics import (
 from helpers.prompts import JUDGE_PROMPT, REWRITE_PROMPT
 from helpers.rag import is_offline
 
-# 过渡：旧导入路径（第 6 章笔记本用 ev.tokenize；改成 ev.answer_tokens 后删掉）
-tokenize = answer_tokens
-
 __all__ = [
     "CITE_MARK", "FAILURE_KINDS", "JUDGE_PROMPT", "QA_FILE", "QUESTION_TYPES", "RESULTS_DIR", "RETRIEVERS",
     "REWRITE_PROMPT", "RUBRIC", "RUBRIC_BY_NAME", "ExperimentConfig", "ExperimentRunner", "FailureKind",
@@ -84,5 +81,5 @@ __all__ = [
     "load_results", "matches", "metadata_of", "metrics_from_ranks", "ndcg_at_k", "normalize_answer",
     "parse_qa_line", "qa_fingerprint", "read_rows", "recall_at_k", "reciprocal_rank", "refusal_metrics",
     "retrieval_metrics", "rewrite_query", "rouge_l", "rubric_table", "rule_rewrite", "save_results",
-    "score_question", "score_table", "summarize", "token_f1", "tokenize",
+    "score_question", "score_table", "summarize", "token_f1",
 ]

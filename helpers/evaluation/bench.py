@@ -32,12 +32,11 @@ from tqdm.auto import tqdm
 
 from helpers.config import load_settings
 from helpers.evaluation.dataset import load_queries
+from helpers.evaluation.experiment import RETRIEVERS as CONTRACT_RETRIEVERS  # 基准约定的三种检索方式
 from helpers.evaluation.metrics import first_hit_rank, metrics_from_ranks
-from helpers.knowledge import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, KnowledgeBase
-from helpers.offline.embeddings import _jieba_dict
+from helpers.knowledge import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_RETRIEVER, KnowledgeBase
+from helpers.text import jieba_dict
 
-DEFAULT_RETRIEVER = "hybrid"  # 课程助手默认使用的检索方式
-CONTRACT_RETRIEVERS = ("dense", "bm25", "hybrid")
 EXTRA_RETRIEVERS = ("bm25char", "tfidf")  # 对照：字级 BM25（混合检索的一路）、字级 TF-IDF（scikit-learn）
 DEFAULT_KS = (1, 3, 5, 10)
 
@@ -80,7 +79,7 @@ class TfidfBaseline:
 def _searcher(kb: KnowledgeBase, name: str) -> tuple[Callable[[str, int], list], float]:
     """返回 (查询函数, 这种检索除向量入库外还要花的建索引秒数)。"""
     if name == "dense":
-        return kb.search, 0.0
+        return kb.dense, 0.0
     if name in ("bm25", "hybrid", "bm25char"):
         started = time.perf_counter()  # 每种检索各自计一次建索引时间
         kb.warm({"bm25": ("word",), "hybrid": ("word", "char"), "bm25char": ("char",)}[name], rebuild=True)
@@ -151,7 +150,7 @@ def run_retrieval(inp: BenchInput, retrievers: list[str], ks: tuple[int, ...] = 
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """把结果行排成等宽表格（第 6 章）。"""
+    """把结果行排成等宽表格（第 4 章）。"""
     # 不用 pandas 的 DataFrame.to_string()：本基准的两张表它能排得一字不差，但同一列里整数与小数混排时
     # 它会把整数也印成 1.000，文字列的间距也不同；这十行保证任何结果行都照旧输出
     if not rows:
@@ -169,7 +168,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def synthetic_chunks(n: int, seed: int = 0, length: int = 240) -> list[str]:
     """按 jieba 词典的词频随机造中文文本块（每块约 length 字），用于规模测试（第 6 章）。"""
     words, freqs = [], []
-    with open(_jieba_dict(), encoding="utf-8") as fh:
+    with open(jieba_dict(), encoding="utf-8") as fh:
         for line in fh:
             parts = line.split(" ")
             if len(parts) >= 2 and int(parts[1]) >= 50:
@@ -237,7 +236,7 @@ def run_scale(n: int, queries: int = 200, workdir: str | Path | None = None) -> 
             "mem_start_mb": round(mem0, 1), "mem_after_ingest_mb": round(mem_ingest, 1),
             "mem_after_index_mb": round(mem_index, 1),
         }
-        for name, fn in [("dense", kb.search), ("bm25", kb.bm25), ("hybrid", kb.hybrid)]:
+        for name, fn in [("dense", kb.dense), ("bm25", kb.bm25), ("hybrid", kb.hybrid)]:
             _, times = _timed(fn, qs, 5, f"查询 {name}")
             result[f"{name}_p50_ms"] = round(float(np.percentile(times, 50)), 2)
             result[f"{name}_p95_ms"] = round(float(np.percentile(times, 95)), 2)

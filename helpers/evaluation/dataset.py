@@ -100,7 +100,7 @@ def load_qa(path: Path | str = QA_FILE) -> list[QAItem]:
 
 
 def load_queries(path: Path | str) -> list[dict[str, Any]]:
-    """读取问题集 .jsonl：{"id", "question", "gold": [...], "answer"?}（第 6 章）。"""
+    """读取问题集 .jsonl：{"id", "question", "gold": [...], "answer"?}（第 4 章）。"""
     # 宽松读法（检索基准用）：只要求 question，gold 缺省为 []（无答案），其余字段原样保留
     rows = []
     for where, row in read_rows(path):

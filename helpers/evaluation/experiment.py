@@ -14,7 +14,6 @@ from typing import Any
 
 from langchain_core.caches import InMemoryCache
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT
@@ -33,7 +32,6 @@ from helpers.knowledge import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
     KnowledgeBase,
-    chunk_ids,
     collection_name_for,
     embedding_id,
     load_directory,
@@ -42,7 +40,7 @@ from helpers.knowledge import (
 )
 from helpers.llm import get_chat_model, get_embeddings
 from helpers.prompts import REWRITE_PROMPT, get_prompt
-from helpers.rag import DEFAULT_SCORE_THRESHOLD, RagAnswer, RagChain, is_offline
+from helpers.rag import DEFAULT_SCORE_THRESHOLD, RagAnswer, RagChain, is_offline, source_label
 
 RESULTS_DIR = PROJECT_ROOT / "artifacts" / "eval"
 
@@ -142,7 +140,7 @@ class QuestionResult:
         out = []
         for d in self.retrieved:
             page = d.metadata.get("page")
-            out.append(d.metadata.get("source", "?") + (f" 第 {int(page) + 1} 页" if page is not None else ""))
+            out.append(source_label(d.metadata.get("source", "?"), page))
         return out
 
 
@@ -257,18 +255,12 @@ def _ephemeral_client():
     return chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
 
 
-def _write_chunks(kb: KnowledgeBase, chunks: list[Document], embeddings: Embeddings) -> None:
-    """把切好的块一次嵌入、分批写进知识库的 Chroma 集合。"""
-    # 直接写 Chroma：等 KnowledgeBase.add_chunks(chunks) 合并后改用它（集成时处理）
-    ids = chunk_ids(chunks)
-    vectors = embeddings.embed_documents([c.page_content for c in chunks])
+def _write_chunks(kb: KnowledgeBase, chunks: list[Document]) -> None:
+    """把切好的块写进知识库（KnowledgeBase.add_chunks：与入库同一条写入路径）。"""
     # HNSW 是近似检索：候选列表（ef_search）不小于块数时结果与精确检索一致，
     # 配置之间的差异才只来自配置本身（块数超过知识库默认的 1000 时才需要调大）
-    kb.collection.modify(configuration={"hnsw": {"ef_search": max(1000, len(ids))}})
-    for start in range(0, len(ids), 5000):
-        sl = slice(start, start + 5000)
-        kb.collection.add(ids=ids[sl], embeddings=vectors[sl], documents=[c.page_content for c in chunks[sl]],
-                          metadatas=[c.metadata for c in chunks[sl]])
+    kb.collection.modify(configuration={"hnsw": {"ef_search": max(1000, len(chunks))}})
+    kb.add_chunks(chunks)
 
 
 class ExperimentRunner:
@@ -316,7 +308,7 @@ class ExperimentRunner:
                 self.client.delete_collection(name)  # 上次运行留下的同名集合：删掉重建，保证干净
             kb = KnowledgeBase(f"eval-{key}", embeddings=self.embeddings, chunk_size=config.chunk_size,
                                chunk_overlap=config.chunk_overlap, client=self.client)
-            _write_chunks(kb, split_documents(self.docs, config.chunk_size, config.chunk_overlap), self.embeddings)
+            _write_chunks(kb, split_documents(self.docs, config.chunk_size, config.chunk_overlap))
             self._kbs[key] = kb
         return self._kbs[key]
 

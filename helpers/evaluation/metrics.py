@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,6 +14,7 @@ import jieba
 from langchain_core.documents import Document
 
 from helpers.evaluation.dataset import QAItem
+from helpers.prompts import CITATION_MARK
 from helpers.rag import RagAnswer, Source
 
 jieba.setLogLevel(logging.WARNING)  # 不打印"Building prefix dict…"
@@ -55,7 +55,7 @@ def is_hit(metadata: Mapping[str, Any], gold: Sequence[Mapping[str, Any]]) -> bo
 
 
 def first_hit_rank(docs: Sequence[Any], gold: Sequence[Mapping[str, Any]]) -> int | None:
-    """第一个命中的名次（从 1 开始），没命中返回 None（第 6 章）。"""
+    """第一个命中的名次（从 1 开始），没命中返回 None（第 4 章）。"""
     return next((rank for rank, doc in enumerate(docs, 1) if is_hit(metadata_of(doc), gold)), None)
 
 
@@ -134,7 +134,7 @@ def retrieval_metrics(items: Sequence[QAItem], retrieved: Mapping[str, Sequence[
 
 
 def metrics_from_ranks(ranks: Sequence[int | None], ks: Sequence[int]) -> dict[str, float]:
-    """由每个问题的首个命中名次（first_hit_rank）算 hit@k 与 MRR@max(k)（第 6 章）。"""
+    """由每个问题的首个命中名次（first_hit_rank）算 hit@k 与 MRR@max(k)（第 4 章）。"""
     n = max(len(ranks), 1)
     out = {f"hit@{k}": sum(1 for r in ranks if r is not None and r <= k) / n for k in ks}
     kmax = max(ks)
@@ -258,7 +258,7 @@ def answer_metrics(prediction: str, reference: str) -> dict[str, float]:
 # 引用与拒答
 # ---------------------------------------------------------------------------
 
-CITE_MARK = re.compile(r"\[(\d+)\]")  # 回答里的引用标号 [n]
+CITE_MARK = CITATION_MARK  # 回答里的引用标号 [n]（与检索问答链同一个写法）
 
 
 def cited_sources(answer: RagAnswer) -> list[Source]:

@@ -127,7 +127,7 @@ def existing(collection: Collection, source: str) -> tuple[list[str], list[dict[
 
 def add(collection: Collection, ids: list[str], embeddings: Any, documents: list[str],
         metadatas: list[dict[str, Any]]) -> None:
-    """写入一批块（向量已算好）并记一次写入（第 4 章）。"""
+    """写入一批块（向量已算好）并记一次写入。"""
     collection.add(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas)
     _wrote(collection)
 

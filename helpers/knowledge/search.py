@@ -21,7 +21,7 @@ from scipy import sparse
 
 from helpers.text import FEATURE_TAG_SHIFT, feature_counts, word_tokens
 
-# 参数在课程问题集与两套中文代理基准上测过（见 helpers/bench.py 文件头）
+# 参数在课程问题集与两套中文代理基准上测过（见 helpers/evaluation/bench.py 文件头）
 WORD_K1, WORD_B = 1.2, 0.75  # 词级 BM25 用教科书参数
 CHAR_K1, CHAR_B = 0.9, 0.5  # 字级：词频饱和得快些、长度惩罚轻些
 CHAR_UNIGRAM = 0.5  # 字级里单字的 idf 打折：二元组更能区分意思，单字用来兜住换了说法的问题

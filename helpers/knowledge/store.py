@@ -14,18 +14,9 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge import collection as coll
-
-# 过渡：旧导入路径——FileStatus、chunk_ids、file_digest、HNSW_EF_*、RECHECK_SECONDS 搬走后仍可从这里导入
-from helpers.knowledge.collection import (  # noqa: F401
-    HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
-    PIPELINE_VERSION,
-    collection_name_for,
-    embedding_id,
-    make_client,
-)
-from helpers.knowledge.index import RECHECK_SECONDS, SnapshotCache, dense_scores  # noqa: F401
-from helpers.knowledge.ingest import FileStatus, Ingestor, IngestReport, chunk_ids, file_digest  # noqa: F401
+from helpers.knowledge.collection import PIPELINE_VERSION, collection_name_for, embedding_id, make_client
+from helpers.knowledge.index import SnapshotCache, dense_scores
+from helpers.knowledge.ingest import Ingestor, IngestReport
 from helpers.knowledge.load import DEFAULT_MAX_FILE_MB
 from helpers.knowledge.search import RRF_K, matches_filter, rrf_fuse, top_k, weighted_fuse
 from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, make_splitter
@@ -113,8 +104,6 @@ class KnowledgeBase:
             return []
         pairs = self.store.similarity_search_with_score(query, k=k, filter=filter)
         return [(d, 1.0 - float(dist)) for d, dist in pairs]
-
-    search = dense  # 过渡：旧导入路径（笔记本里还叫 kb.search）
 
     def mmr(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
             filter: dict[str, Any] | None = None) -> list[tuple[Document, float]]:
@@ -243,7 +232,7 @@ _COURSE_KB: dict[tuple[Any, ...], KnowledgeBase] = {}
 
 
 def course_knowledge_base(settings: Settings | None = None, *, refresh: bool = False) -> KnowledgeBase:
-    """课程知识库：data/knowledge_db 入库到 data/vector_db（首次使用时增量入库）（第 4 章）。"""
+    """课程知识库：data/knowledge_db 入库到 data/vector_db（首次使用时增量入库）（第 5 章）。"""
     settings = settings or load_settings()
     key = (settings.embedding_provider, settings.embedding_model, str(settings.vector_db_dir),
            settings.chroma_host, settings.chroma_port)

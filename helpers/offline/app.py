@@ -47,7 +47,7 @@ def _stable_id(prefix: str, payload: Any) -> str:
 
 
 def create_app() -> FastAPI:
-    """创建离线 OpenAI 兼容应用（第 2 章）。"""
+    """创建离线 OpenAI 兼容应用。"""
     app = FastAPI(title="LLM Universe 离线教学模型", version="1.0")
     fault_counts: Counter[str] = Counter()
     lock = threading.Lock()

@@ -26,7 +26,7 @@ class _InProcessClient(TestClient):
 
 
 def http_client() -> httpx.Client:
-    """同步客户端：交给 openai.OpenAI(http_client=...) 或 ChatOpenAI 使用（第 2 章）。"""
+    """同步客户端：交给 openai.OpenAI(http_client=...) 或 ChatOpenAI 使用（第 4 章）。"""
     return _InProcessClient(get_app(), base_url=_ORIGIN, raise_server_exceptions=False)
 
 

@@ -37,7 +37,6 @@ _TABLE_VERSION = 2
 UNKNOWN_WEIGHT = 12.0  # 词典里没有的字/英文单词：当作罕见特征
 UNIGRAM_SCALE = 1.0  # 单字与二元组同等看待（0.5 时在中文检索基准上更差）
 
-_jieba_dict = jieba_dict  # 过渡：旧导入路径（helpers/bench.py 用它）
 
 
 def _build_prior() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
