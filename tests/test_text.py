@@ -63,11 +63,3 @@ def test_one_definition_of_the_cjk_ranges():
     han = re.compile(rf"[{text.CJK_CLASS}]")
     codes = np.array([ord(c) for c in "汉a字，兀"], dtype=np.int64)
     assert text.is_cjk(codes).tolist() == [bool(han.match(c)) for c in "汉a字，兀"]
-
-
-def test_old_import_paths_still_work():
-    from helpers.offline import embeddings, text as old_text
-
-    assert old_text.normalize is text.normalize and old_text.count_tokens is text.count_tokens
-    assert embeddings.features is text.features and embeddings.feature_counts is text.feature_counts
-    assert embeddings.FEATURE_TAG_SHIFT == text.FEATURE_TAG_SHIFT
