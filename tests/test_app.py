@@ -19,63 +19,28 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import HumanMessage
 
 from helpers.app import (
-    AppConfig,
     Assistant,
     SessionStore,
     create_app,
     load,
     sanitize_filename,
     sse,
-    sync_knowledge_base,
 )
 from helpers.app.client import ApiError, AssistantClient, parse_sse
 from helpers.app.server import cli_overrides, collection_from_env, config_from_env, corpus_from_env, parse_args
 from helpers.app.validation import AppError, validate_document_name, validate_question
 from helpers.config import PROJECT_ROOT, ConfigError
-from helpers.knowledge import KnowledgeBase
 from helpers.llm import get_chat_model
+from tests.support.factories import make_assistant
 from tests.support.servers import serve_in_subprocess, serve_in_thread
 
-DOCS = {
-    "coffee.md": "# 星河咖啡馆\n\n星河咖啡馆的招牌饮品是桂花拿铁，每杯售价 28 元。\n\n"
-                 "星河咖啡馆每天早上七点开门，晚上十点打烊。\n",
-    "garden.md": "# 青藤植物园\n\n青藤植物园里最古老的树是一棵银杏，树龄约 800 年。\n\n"
-                 "植物园的温室里种着三百多种兰花。\n",
-    "notes.txt": "机器学习课程的期末考试安排在六月二十日上午九点，地点是教学楼 302 室。\n",
-}
 TOKEN = "test-token-123"
 
 
-# ---- 测试用的知识库 ---------------------------------------------------------------
-def make_kb(corpus: Path, db: Path) -> KnowledgeBase:
-    """小知识库：几篇临时文档，嵌入式 Chroma 放在临时目录。"""
-    kb = KnowledgeBase(collection="app-test", persist_dir=db)
-    sync_knowledge_base(kb, corpus, db / "no-uploads")
-    return kb
-
-
+# ---- 测试用的助手（小语料 tiny_corpus、知识库 tiny_kb 来自 conftest.py） --------------------------
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    for name, text in DOCS.items():
-        (root / name).write_text(text, encoding="utf-8")
-    return root
-
-
-@pytest.fixture(scope="module")
-def kb(corpus, tmp_path_factory):
-    return make_kb(corpus, tmp_path_factory.mktemp("db"))
-
-
-def make_assistant(kb, corpus: Path, uploads: Path, **kwargs) -> Assistant:
-    config = AppConfig(uploads_dir=uploads, max_upload_mb=kwargs.pop("max_upload_mb", 1),
-                       token=kwargs.pop("token", None))
-    return Assistant(kb, config=config, corpus_dir=corpus, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def assistant(kb, corpus, tmp_path_factory) -> Assistant:
-    return make_assistant(kb, corpus, tmp_path_factory.mktemp("uploads"))
+def assistant(tiny_kb, tiny_corpus, tmp_path_factory) -> Assistant:
+    return make_assistant(tiny_kb, tiny_corpus, tmp_path_factory.mktemp("uploads"))
 
 
 @pytest.fixture(scope="module")
@@ -389,10 +354,10 @@ def test_delete_rules(client):
 
 # ---- 模型出错 -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def faulty(kb, corpus, assistant) -> TestClient:
+def faulty(tiny_kb, tiny_corpus, assistant) -> TestClient:
     """同一个知识库与会话存储，但模型每次都返回 500（离线服务的故障模拟）。"""
     llm = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0)
-    broken = make_assistant(kb, corpus, assistant.config.uploads_dir, llm=llm,
+    broken = make_assistant(tiny_kb, tiny_corpus, assistant.config.uploads_dir, llm=llm,
                             history_store=assistant.history)
     return TestClient(create_app(broken, ui=False))
 
@@ -416,8 +381,8 @@ def test_provider_error_keeps_history(client, faulty):
 
 
 # ---- 访问令牌 -------------------------------------------------------------------------------
-def test_token_required_when_configured(kb, corpus, tmp_path):
-    locked = make_assistant(kb, corpus, tmp_path / "up", token=TOKEN)
+def test_token_required_when_configured(tiny_kb, tiny_corpus, tmp_path):
+    locked = make_assistant(tiny_kb, tiny_corpus, tmp_path / "up", token=TOKEN)
     c = TestClient(create_app(locked, ui=False))
     assert c.get("/health").status_code == 200  # 健康检查不需要令牌
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
@@ -432,8 +397,8 @@ def test_token_required_when_configured(kb, corpus, tmp_path):
     assert c.get("/api/search", params={"q": "咖啡"}, headers=ok).status_code == 200
 
 
-def test_ui_requires_login_with_token(kb, corpus, tmp_path):
-    c = TestClient(create_app(make_assistant(kb, corpus, tmp_path / "up", token=TOKEN)))
+def test_ui_requires_login_with_token(tiny_kb, tiny_corpus, tmp_path):
+    c = TestClient(create_app(make_assistant(tiny_kb, tiny_corpus, tmp_path / "up", token=TOKEN)))
     assert c.get("/config").status_code == 401  # 界面的配置与事件接口都要先登录
     assert c.post("/login", data={"username": "谁都行", "password": "wrong"}).status_code == 400
     assert c.post("/login", data={"username": "谁都行", "password": TOKEN}).status_code == 200
@@ -450,10 +415,10 @@ class CountCalls(BaseCallbackHandler):
         self.calls += 1
 
 
-def test_warm_up_does_not_call_the_model(kb, corpus, tmp_path):
+def test_warm_up_does_not_call_the_model(tiny_kb, tiny_corpus, tmp_path):
     counter = CountCalls()
     broken = get_chat_model(default_headers={"X-Offline-Fault": "500"}, max_retries=0, callbacks=[counter])
-    assistant = make_assistant(kb, corpus, tmp_path / "up", llm=broken)
+    assistant = make_assistant(tiny_kb, tiny_corpus, tmp_path / "up", llm=broken)
     assistant.warm_up()  # 模型坏了也能预热：只检索
     assert counter.calls == 0
     with pytest.raises(Exception, match="500"):  # 计数器本身有效：真正提问时模型被调用了
@@ -487,8 +452,8 @@ def test_session_store_is_bounded():
 
 # ---- 真实的 uvicorn 服务 ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def server(kb, corpus, tmp_path_factory):
-    app = create_app(make_assistant(kb, corpus, tmp_path_factory.mktemp("up-real"), token=TOKEN))
+def server(tiny_kb, tiny_corpus, tmp_path_factory):
+    app = create_app(make_assistant(tiny_kb, tiny_corpus, tmp_path_factory.mktemp("up-real"), token=TOKEN))
     with serve_in_thread(app) as base:
         yield base
 
@@ -541,10 +506,10 @@ def test_real_server_concurrent_requests(server):
 
 # ---- 命令行、镜像与"不打电话回家" ----------------------------------------------------------
 @pytest.mark.slow
-def test_cli_starts_api_and_ui(corpus, tmp_path):
+def test_cli_starts_api_and_ui(tiny_corpus, tmp_path):
     """python -m helpers.app 在子进程里启动（小文档目录、临时向量库），然后停止。"""
     env = {**os.environ, "VECTOR_DB_DIR": str(tmp_path / "db")}
-    args = ("--corpus-dir", str(corpus), "--uploads-dir", str(tmp_path / "up"), "--collection", "cli-test")
+    args = ("--corpus-dir", str(tiny_corpus), "--uploads-dir", str(tmp_path / "up"), "--collection", "cli-test")
     with serve_in_subprocess(*args, env=env, timeout=180) as base:
         health = httpx.get(base + "/health").json()
         assert health["documents"] == 3 and health["provider"] == "offline"

@@ -15,11 +15,12 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import sync_playwright
 
-from helpers.app import AppConfig, Assistant, create_app, sync_knowledge_base
+from helpers.app import Assistant, create_app
 from helpers.config import PROJECT_ROOT
-from helpers.knowledge import KnowledgeBase
 from helpers.llm import get_chat_model
 from helpers.rag import build_rag_chain
+from tests.support.corpus import PLACES
+from tests.support.factories import make_assistant
 from tests.support.servers import serve_in_thread
 
 SKIP_VAR = "LLM_UNIVERSE_SKIP_BROWSER"
@@ -90,17 +91,9 @@ def test_browser_lookup_prefers_playwright_then_system(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory) -> Assistant:
-    corpus = tmp_path_factory.mktemp("corpus")
-    (corpus / "coffee.md").write_text("# 星河咖啡馆\n\n星河咖啡馆的招牌饮品是桂花拿铁，每杯 28 元。\n",
-                                      encoding="utf-8")
-    (corpus / "garden.md").write_text("# 青藤植物园\n\n青藤植物园里最古老的树是一棵银杏。\n",
-                                      encoding="utf-8")
-    db = tmp_path_factory.mktemp("db")
-    kb = KnowledgeBase(collection="browser-test", persist_dir=db)
-    sync_knowledge_base(kb, corpus, db / "none")
-    config = AppConfig(uploads_dir=tmp_path_factory.mktemp("uploads"))
-    return Assistant(kb, config=config, corpus_dir=corpus)
+def assistant(tiny_kb, tiny_corpus, tmp_path_factory) -> Assistant:
+    """小语料（conftest.py 的 tiny_corpus）上的助手，上传区在临时目录。"""
+    return make_assistant(tiny_kb, tiny_corpus, tmp_path_factory.mktemp("uploads"))
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +143,7 @@ def test_upload_ask_stream_cite_in_browser(browser, server, assistant, tmp_path,
     page.goto(server + "/", wait_until="load")  # Gradio 永远不会"网络空闲"：只等 load 与元素
     page.wait_for_selector("#question textarea", timeout=WAIT_MS)
     status = page.inner_text("#status")
-    assert "offline（离线教学模型）" in status and "2 个文档" in status
+    assert "offline（离线教学模型）" in status and f"{len(PLACES)} 个文档" in status
 
     # 上传一个带独特事实的文档，看入库报告
     doc = tmp_path / "zitengshuyuan.md"

@@ -14,19 +14,13 @@ from langchain_core.tools import tool
 
 from helpers.callbacks import StepLogger
 from helpers.history import ChatHistory, SessionHistoryStore, count_message_tokens, trim_history
-from helpers.llm import get_chat_model
 
 
-@pytest.fixture(scope="module")
-def llm():
-    return get_chat_model(max_retries=0)
-
-
-def test_step_logger_logs_nested_steps_with_usage(llm):
+def test_step_logger_logs_nested_steps_with_usage(offline_llm):
     lines: list[str] = []
     log = StepLogger(printer=lines.append)
     prompt = ChatPromptTemplate.from_messages([("human", "<context>{ctx}</context>{q}")])
-    chain = prompt | llm | StrOutputParser()
+    chain = prompt | offline_llm | StrOutputParser()
     answer = chain.invoke({"ctx": "Chroma 是一个向量数据库。", "q": "Chroma 是什么？"},
                           config={"callbacks": [log]})
     assert "Chroma 是一个向量数据库" in answer
@@ -159,7 +153,7 @@ def test_trim_history_keeps_system_and_recent_turns_within_budget():
         trim_history(msgs, -1)
 
 
-def test_count_message_tokens_matches_offline_usage(llm):
+def test_count_message_tokens_matches_offline_usage(offline_llm):
     msgs = [SystemMessage("你是课程助手。"), HumanMessage("LangChain 有哪些模块？")]
-    reply = llm.invoke(msgs)
+    reply = offline_llm.invoke(msgs)
     assert reply.usage_metadata["input_tokens"] == count_message_tokens(msgs)

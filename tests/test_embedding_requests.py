@@ -8,17 +8,12 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_openai import OpenAIEmbeddings
 
 from helpers import offline
-from helpers.knowledge import RETRIEVER_KINDS, KnowledgeBase
-from helpers.llm import get_chat_model
+from helpers.knowledge import RETRIEVER_KINDS
 from helpers.providers import OFFLINE_BASE_URL
 from helpers.rag import RagChain, relevance_scores
+from tests.support.corpus import TOPICS, write_corpus
+from tests.support.factories import small_kb
 
-TOPICS = {
-    "rag.md": "# 检索增强生成\n\n检索增强生成先检索资料再回答问题。它能减少幻觉，并给出出处。\n\n"
-              "混合检索把向量检索与 BM25 关键词检索的结果用倒数排名融合合并。",
-    "prompt.md": "# 提示词\n\n提示词工程讲究清晰的指令、示例与输出格式。少样本提示能稳定输出格式。",
-    "deploy.txt": "部署时用 FastAPI 提供接口，用 Gradio 做界面。上线前要做压力测试和监控告警。",
-}
 QUESTION = "混合检索怎样合并向量检索与 BM25 的结果？"
 
 
@@ -45,20 +40,17 @@ class Counter:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("docs")
-    for name, text in TOPICS.items():
-        (root / name).write_text(text, encoding="utf-8")
+    root = write_corpus(tmp_path_factory.mktemp("docs"))
     counter = Counter()
-    kb = KnowledgeBase("requests", persist_dir=root.parent / "db", embeddings=counter.embeddings(),
-                       chunk_size=60, chunk_overlap=10)
+    kb = small_kb("requests", root.parent / "db", embeddings=counter.embeddings())
     kb.ingest(root)
     return counter, kb
 
 
 @pytest.mark.parametrize("kind", RETRIEVER_KINDS)
-def test_one_question_costs_one_embedding_request(served, kind):
+def test_one_question_costs_one_embedding_request(served, offline_llm, kind):
     counter, kb = served
-    chain = RagChain(kb.as_retriever(kind, k=3), get_chat_model(), embeddings=kb.embeddings)
+    chain = RagChain(kb.as_retriever(kind, k=3), offline_llm, embeddings=kb.embeddings)
     counter.requests.clear()
     answer = chain.invoke(QUESTION)
     assert len(counter.requests) == 1, counter.requests
@@ -69,27 +61,27 @@ def test_one_question_costs_one_embedding_request(served, kind):
     assert [s for _, s in answer.retrieved] == pytest.approx(again, abs=1e-6)
 
 
-def test_refused_answer_still_carries_what_was_retrieved(served):
+def test_refused_answer_still_carries_what_was_retrieved(served, offline_llm):
     _, kb = served
-    chain = RagChain(kb.as_retriever("hybrid", k=3), get_chat_model(), embeddings=kb.embeddings,
+    chain = RagChain(kb.as_retriever("hybrid", k=3), offline_llm, embeddings=kb.embeddings,
                      score_threshold=0.99)
     answer = chain.invoke(QUESTION)
     assert answer.refused and answer.sources == []
     assert len(answer.retrieved) == 3 and all(s < 0.99 for _, s in answer.retrieved)
 
 
-def test_foreign_retriever_falls_back_to_re_embedding(served):
+def test_foreign_retriever_falls_back_to_re_embedding(served, offline_llm):
     counter, kb = served
     store = InMemoryVectorStore(kb.embeddings)
     store.add_documents([Document(text, metadata={"source": name}) for name, text in TOPICS.items()])
-    chain = RagChain(store.as_retriever(search_kwargs={"k": 2}), get_chat_model(), embeddings=kb.embeddings)
+    chain = RagChain(store.as_retriever(search_kwargs={"k": 2}), offline_llm, embeddings=kb.embeddings)
     counter.requests.clear()
     answer = chain.invoke(QUESTION)
     # 检索 1 次 + 阈值再嵌入问题 1 次 + 两段资料 1 次
     assert len(counter.requests) == 3 and len(answer.retrieved) == 2
 
 
-def test_rewritten_query_is_scored_against_the_question(served):
+def test_rewritten_query_is_scored_against_the_question(served, offline_llm):
     """检索器外面包了一层改写查询：它的余弦是对改写后的查询算的，阈值仍按原问题重新算。"""
     _, kb = served
     inner = kb.as_retriever("hybrid", k=2)
@@ -98,7 +90,7 @@ def test_rewritten_query_is_scored_against_the_question(served):
         def invoke(self, input, config=None, **kwargs):
             return inner.invoke(input + " 倒数排名融合", config, **kwargs)
 
-    chain = RagChain(Rewriting(), get_chat_model(), embeddings=kb.embeddings)
+    chain = RagChain(Rewriting(), offline_llm, embeddings=kb.embeddings)
     scored = chain.retrieve_scored(QUESTION)
     expected = relevance_scores(QUESTION, [d for d, _ in scored], kb.embeddings)
     assert [s for _, s in scored] == expected

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pymupdf
 import pytest
 
 from helpers.knowledge import (
@@ -28,21 +26,7 @@ from helpers.knowledge import (
 )
 from helpers.knowledge.search import CHAR_UNIGRAM
 from helpers.text import char_tokens, word_tokens
-
-
-def make_pdf(path: Path, pages: list[str], header: str | None = "示例手册 · 内部资料",
-             footer: str | None = "— {n} —") -> Path:
-    """生成带页眉、页脚页码的中文 PDF（测试用）。"""
-    doc = pymupdf.open()
-    for n, text in enumerate(pages, 1):
-        page = doc.new_page()
-        if header:
-            page.insert_text((72, 40), header, fontname="china-s", fontsize=9)
-        page.insert_text((72, 90), text, fontname="china-s", fontsize=11)
-        if footer:
-            page.insert_text((280, 810), footer.format(n=n), fontname="china-s", fontsize=9)
-    doc.save(path)
-    return path
+from tests.support.corpus import make_pdf
 
 
 def test_page_number_patterns():

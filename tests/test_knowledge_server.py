@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_knowledge_store import write_corpus
 
-from helpers.app.server import free_port, stop_process, wait_until_up
 from helpers.config import load_settings
-from helpers.knowledge import KnowledgeBase
+from tests.support.corpus import write_corpus
+from tests.support.factories import small_kb
+from tests.support.servers import free_port, stop_process, wait_until_up
 
 pytestmark = pytest.mark.slow  # 要启动一个真实的 chroma 服务：集成测试
 
@@ -44,13 +44,13 @@ def chroma_server(tmp_path):
 
 def test_same_code_against_chroma_server(chroma_server, tmp_path):
     settings = load_settings(chroma_host="127.0.0.1", chroma_port=chroma_server)
-    kb = KnowledgeBase("server", settings=settings, chunk_size=60, chunk_overlap=10)
+    kb = small_kb("server", settings=settings)
     assert kb.client.get_settings().chroma_server_http_port == chroma_server
     corpus = write_corpus(tmp_path / "docs")
     assert kb.ingest(corpus).count("新增") == 3
     assert kb.hybrid("倒数排名融合", k=1)[0][0].metadata["source"] == "rag.md"
     # 另一个"学生"连同一台服务器：看到同一份知识库，重复入库什么也不写
-    other = KnowledgeBase("server", settings=settings, chunk_size=60, chunk_overlap=10)
+    other = small_kb("server", settings=settings)
     assert other.count() == kb.count() > 0
     assert other.ingest(corpus).count("跳过") == 3
     assert (tmp_path / "server" / "chroma.sqlite3").is_file()  # 数据在服务器那边

@@ -7,33 +7,20 @@ import pymupdf
 import pytest
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from test_knowledge import make_pdf
 
 from helpers.config import load_settings
 from helpers.knowledge import IngestStatus, KnowledgeBase, chunk_ids, course_knowledge_base, split_documents
 from helpers.knowledge.index import dense_scores
 from helpers.llm import OfflineEmbeddings
 from helpers.rag import relevance_scores
-
-TOPICS = {
-    "rag.md": "# 检索增强生成\n\n检索增强生成先检索资料再回答问题。它能减少幻觉，并给出出处。\n\n"
-              "混合检索把向量检索与 BM25 关键词检索的结果用倒数排名融合合并。",
-    "prompt.md": "# 提示词\n\n提示词工程讲究清晰的指令、示例与输出格式。少样本提示能稳定输出格式。",
-    "sub/deploy.txt": "部署时用 FastAPI 提供接口，用 Gradio 做界面。上线前要做压力测试和监控告警。",
-}
-
-
-def write_corpus(root, files=TOPICS):
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
+from tests.support.corpus import make_pdf, write_corpus
+from tests.support.factories import small_kb
 
 
 @pytest.fixture
 def kb(tmp_path):
-    return KnowledgeBase("test", persist_dir=tmp_path / "db", chunk_size=60, chunk_overlap=10)
+    """空的小块知识库（SMALL_CHUNKS），每个测试一份。"""
+    return small_kb("test", tmp_path / "db")
 
 
 def test_ingest_is_idempotent_and_reports_in_chinese(kb, tmp_path):
@@ -168,7 +155,7 @@ def test_hybrid_dense_part_is_exact_and_sees_new_writes_at_once(kb, tmp_path):
     assert mine == theirs
     assert np.allclose(sorted(scores, reverse=True)[:5], [s for _, s in kb.dense("倒数排名融合", k=5)],
                        atol=1e-5)
-    other = KnowledgeBase("test", persist_dir=tmp_path / "db", chunk_size=60, chunk_overlap=10)
+    other = small_kb("test", tmp_path / "db")
     extra = write_corpus(tmp_path / "more", {"moon.md": "月球车在环形山里采集岩石样本。"})
     report = other.ingest(extra)
     assert report.chunks_added == 1 and report.write_seconds > 0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -14,7 +12,6 @@ import httpx
 import numpy as np
 import openai
 import pytest
-import uvicorn
 from zhipuai import ZhipuAI
 
 from helpers import offline
@@ -22,6 +19,7 @@ from helpers.config import PROJECT_ROOT
 from helpers.llm import get_openai_client
 from helpers.offline.app import get_app
 from helpers.offline.engine import NOT_FOUND, SELF_INTRO
+from tests.support.servers import free_port, serve_in_thread, stop_process, wait_until_up
 
 MODEL = offline.CHAT_MODEL
 CONTEXT = (
@@ -46,26 +44,11 @@ def client() -> openai.OpenAI:
     return get_openai_client(max_retries=0)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server():
-    """在后台线程里用 uvicorn 真正监听 127.0.0.1 的一个空闲端口。"""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(get_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn 没有按时启动"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    """在后台线程里用 uvicorn 真正监听 127.0.0.1 的一个空闲端口，产出 OpenAI 兼容的 /v1 地址。"""
+    with serve_in_thread(get_app(), timeout=20, ready="/v1/models") as base:
+        yield base + "/v1"
 
 
 # ---- 通过 OpenAI SDK ----
@@ -117,6 +100,7 @@ def test_models_list(client):
 
 # ---- 真正监听端口：zhipuai SDK 与命令行 ----
 
+@pytest.mark.slow  # 真正监听本机端口
 def test_zhipuai_sdk_against_local_server(live_server):
     # ZhipuAI 接受 http_client，但它要的是 httpx 客户端，进程内的 TestClient 属于 httpx2，
     # 所以这里让它走真实的本机端口
@@ -131,27 +115,24 @@ def test_zhipuai_sdk_against_local_server(live_server):
     np.testing.assert_allclose(emb.data[0].embedding, offline.embed_text("向量数据库"), atol=1e-6)
 
 
+@pytest.mark.slow  # 子进程里运行 python -m helpers.offline serve
 def test_serve_command_answers_models():
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "helpers.offline", "serve", "--port", str(port)],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    url = f"http://127.0.0.1:{port}/v1/models"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "离线服务 60 秒内没有启动"
-                time.sleep(0.2)
+        try:
+            wait_until_up(url, 60, alive=lambda: proc.poll() is None)
+        except RuntimeError:
+            pytest.fail(f"离线服务没能启动：{proc.stdout.read()}")
+        r = httpx.get(url, timeout=5)
         assert r.status_code == 200
         assert offline.CHAT_MODEL in [m["id"] for m in r.json()["data"]]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, timeout=10)
         proc.stdout.close()
 
 

@@ -7,7 +7,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.vectorstores import InMemoryVectorStore
 
-from helpers.llm import get_chat_model, get_embeddings
+from helpers.llm import get_embeddings
 from helpers.offline import count_tokens
 from helpers.prompts import CONTEXT_CLOSE, CONTEXT_OPEN, PROMPTS
 from helpers.rag import NO_ANSWER, RagAnswer, Source, build_rag_chain, neutralize
@@ -33,14 +33,9 @@ def retriever():
     return store.as_retriever(search_kwargs={"k": 2})
 
 
-@pytest.fixture(scope="module")
-def llm():
-    return get_chat_model()
-
-
 @pytest.fixture
-def chain(retriever, llm):
-    return build_rag_chain(retriever, llm)
+def chain(retriever, offline_llm):
+    return build_rag_chain(retriever, offline_llm)
 
 
 # —— 历史 ——
@@ -76,8 +71,8 @@ def test_sessions_do_not_share_history(chain):
     assert chain.history(None) == []
 
 
-def test_history_is_trimmed_to_token_budget(retriever, llm):
-    chain = build_rag_chain(retriever, llm, max_history_tokens=80)
+def test_history_is_trimmed_to_token_budget(retriever, offline_llm):
+    chain = build_rag_chain(retriever, offline_llm, max_history_tokens=80)
     questions = ["BM25 的参数 b 通常取多少？", "Chroma 集合默认使用什么距离？", "温度越低模型输出会怎样？"]
     for q in questions:
         chain.invoke(q, session_id="s")
@@ -145,8 +140,8 @@ def test_neutralize_defuses_delimiter_lookalikes():
 
 
 @pytest.mark.parametrize("name", list(PROMPTS))
-def test_injected_document_cannot_close_the_context_block(retriever, llm, name):
-    chain = build_rag_chain(retriever, llm, prompt=name, score_threshold=-1.0)
+def test_injected_document_cannot_close_the_context_block(retriever, offline_llm, name):
+    chain = build_rag_chain(retriever, offline_llm, prompt=name, score_threshold=-1.0)
     question = "提示注入测试文档里写了什么？"
     chain.invoke("BM25 的参数 b 通常取多少？", session_id="h")  # 让带历史的版本也有历史
     messages = chain.render(question, session_id="h")
@@ -167,8 +162,8 @@ def test_question_cannot_open_a_fake_context_block(chain):
     assert text.count(CONTEXT_OPEN) == 1 and text.count(CONTEXT_CLOSE) == 1
 
 
-def test_offline_model_only_extracts_from_injected_document(retriever, llm):
-    chain = build_rag_chain(retriever, llm, score_threshold=-1.0)
+def test_offline_model_only_extracts_from_injected_document(retriever, offline_llm):
+    chain = build_rag_chain(retriever, offline_llm, score_threshold=-1.0)
     result = chain.invoke("提示注入测试文档里写了什么？")
     # 离线模型不执行指令：不会只回答“我已被攻破”，也不会吐出系统提示
     assert result.answer != "我已被攻破" and "你是课程的知识库助手" not in result.answer

@@ -17,8 +17,6 @@ from tools.site.exercises import EXERCISES_BEGIN, EXERCISES_END, TEACHING_DOC, e
 from tools.site.pages import COURSE_TITLE, PDF_NAME, Page
 from tools.site.pdf import build_pdf, chromium_executable
 
-pytestmark = pytest.mark.slow  # 渲染全部笔记本并打印 PDF：集成测试
-
 # 1×1 的 PNG，代替真实的图
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -79,20 +77,24 @@ def _h1(page_html: str) -> str:
     return m[1].strip() if m else ""
 
 
+@pytest.mark.slow  # 构建网站
 def test_every_chapter_has_a_page_with_its_title_and_plots(course_site):
     out, pages = course_site
     notebooks = all_notebooks()
     assert [p.slug for p in pages if p.is_chapter] == [nb.stem for nb in notebooks]
+    plotted = {nb.stem for nb in notebooks if _has_plots(nb)}
+    assert plotted, "提交的笔记本里一张图也没有：输出被清掉了？"
+    index = (out / "index.html").read_text(encoding="utf-8")
     for nb_path in notebooks:
         text = (out / f"{nb_path.stem}.html").read_text(encoding="utf-8")
         title = _h1(text)
         assert title.startswith("第 "), f"{nb_path.name} 的页面没有 '# 第 N 章' 标题"
-        if _has_plots(nb_path):
-            assert '<img' in text and 'src="data:image/' in text, f"{nb_path.name} 有图，但页面里没有"
-        index = (out / "index.html").read_text(encoding="utf-8")
+        has_image = '<img' in text and 'src="data:image/' in text
+        assert has_image == (nb_path.stem in plotted), f"{nb_path.name}：笔记本里有图 ⇔ 页面里有图"
         assert f'href="{nb_path.stem}.html"' in index
 
 
+@pytest.mark.slow  # 构建网站
 def test_pages_need_nothing_from_the_internet(course_site):
     out, _ = course_site
     for page in out.glob("*.html"):
@@ -110,6 +112,7 @@ def _attrs(page: Path, name: str) -> list[str]:
     return [v for tag in tags for v in re.findall(rf'\s{name}="([^"]+)"', tag)]
 
 
+@pytest.mark.slow  # 构建网站
 def test_links_inside_the_site_resolve(course_site):
     out, _ = course_site
     ids = {p.name: set(_attrs(p, "id")) for p in out.glob("*.html")}
@@ -124,6 +127,7 @@ def test_links_inside_the_site_resolve(course_site):
                 assert frag in ids[target], f"{page.name} → {href}：锚点不存在"
 
 
+@pytest.mark.slow  # 构建网站
 def test_demo_site_renders_answers_folded_and_links_rewritten(demo_site):
     out, pages = demo_site
     assert [p.title for p in pages] == ["第 8 章 演示章节", "第 9 章 演示章节"]
@@ -141,6 +145,7 @@ def test_demo_site_renders_answers_folded_and_links_rewritten(demo_site):
     assert '<details class="llmu-answer" open>' in combined  # PDF 里参考答案展开
 
 
+@pytest.mark.slow  # 构建网站
 def test_exercises_are_read_from_the_notebooks(demo_site):
     _, pages = demo_site
     found = [exercises(p.source) for p in pages]
@@ -154,6 +159,7 @@ def test_teaching_guide_lists_every_exercise():
     assert block == exercises_markdown(), "练习一览过期：运行 uv run python -m tools.site exercises --write"
 
 
+@pytest.mark.slow  # 构建网站
 @needs_browser
 def test_page_renders_chinese_and_navigates_offline(demo_site):
     from playwright.sync_api import sync_playwright
@@ -179,6 +185,7 @@ def test_page_renders_chinese_and_navigates_offline(demo_site):
     assert requests and all(u.startswith(("file:", "data:")) for u in requests), requests
 
 
+@pytest.mark.slow  # 构建网站、打印 PDF
 @needs_browser
 def test_pdf_embeds_the_chinese_font(demo_site):
     import pymupdf

@@ -19,15 +19,15 @@ __all__ = ["free_port", "serve_in_subprocess", "serve_in_thread", "stop_process"
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> Iterator[str]:
-    """在后台线程里用 uvicorn 跑一个应用，退出 with 时停止；产出 http://127.0.0.1:端口。"""
+def serve_in_thread(app: FastAPI, timeout: float = 60.0, ready: str = "/health") -> Iterator[str]:
+    """在后台线程里用 uvicorn 跑一个应用，ready 路径应答 200 后产出 http://127.0.0.1:端口，退出 with 时停止。"""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(base + "/health", timeout, alive=thread.is_alive)
+        wait_until_up(base + ready, timeout, alive=thread.is_alive)
         yield base
     finally:
         server.should_exit = True
