@@ -11,6 +11,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from helpers import evaluation as ev
 from helpers.rag import RagAnswer, Source
+from tests.support.corpus import write_corpus
 
 A, B, C = {"source": "a.md"}, {"source": "b.md"}, {"source": "c.md"}
 
@@ -347,9 +348,7 @@ DOCS = {
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus")
-    for name, text in DOCS.items():
-        (root / name).write_text(text, encoding="utf-8")
+    root = write_corpus(tmp_path_factory.mktemp("corpus"), DOCS)
     qa = [
         ev.QAItem("t1", "HNSW 的 M 参数常取多少？", ({"source": "vector.md"},), "常取 16 到 64", "lookup"),
         ev.QAItem("t2", "Gradio 默认端口是多少？", ({"source": "deploy.md"},), "7860", "lookup"),

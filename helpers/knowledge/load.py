@@ -11,6 +11,7 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from helpers.errors import LoadError
+from helpers.knowledge.clean import clean_pdf_pages, clean_text
 
 SUPPORTED = (".pdf", ".md", ".markdown", ".txt", ".jsonl")
 DEFAULT_MAX_FILE_MB = 20.0
@@ -142,8 +143,6 @@ def _jsonl_records(text: str, source: str) -> Iterator[Document]:
 def load_file(path: str | Path, root: str | Path | None = None, *, clean: bool = True,
               max_file_mb: float = DEFAULT_MAX_FILE_MB) -> list[Document]:
     """加载一个文件：PDF 每页一个 Document（page 从 0 开始），其余每个文件/记录一个（第 4 章）。"""
-    from helpers.knowledge.clean import clean_pdf_pages, clean_text
-
     path = Path(path)
     source = relative_source(path, Path(root) if root is not None else path.parent)
     check_file(path, max_file_mb)
