@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluation.judge",),
     ("evaluation.experiment",),
     ("evaluation.bench",),
-    ("evaluation",),  # 今天的 evaluation.py；将来是 evaluation/__init__
+    ("evaluation",),  # evaluation/__init__ 转出各子模块的名字
     ("app.validation",),
     ("app.service",),
     ("app.api",),
