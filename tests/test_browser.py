@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -19,13 +17,11 @@ from helpers.app import Assistant, create_app
 from helpers.config import PROJECT_ROOT
 from helpers.llm import get_chat_model
 from helpers.rag import build_rag_chain
+from tests.support.browser import browser_or_skip, find_chromium, require_browser
 from tests.support.corpus import PLACES
 from tests.support.factories import make_assistant
 from tests.support.servers import serve_in_thread
 
-SKIP_VAR = "LLM_UNIVERSE_SKIP_BROWSER"
-SYSTEM_CHROMIUM = "/usr/bin/chromium"
-NO_BROWSER = "没有找到浏览器：运行 uv run playwright install chromium 或 apt-get install chromium"
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -43,29 +39,10 @@ _WATCH_JS = """() => {
 }"""
 
 
-def find_chromium(bundled: str | None, system: str = SYSTEM_CHROMIUM) -> str | None:
-    """Playwright 自己装的 Chromium 优先，其次是系统的 chromium；都没有时返回 None。"""
-    for candidate in (bundled, system):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-def require_browser(found: str | None) -> str:
-    """找到了就用；没找到时跳过并说明怎么装，CI（CI=true）里则算失败。"""
-    if found:
-        return found
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(NO_BROWSER)
-    pytest.skip(NO_BROWSER)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if os.environ.get(SKIP_VAR) == "1":
-        pytest.skip(f"{SKIP_VAR}=1：跳过浏览器测试")
+    exe = browser_or_skip()
     with sync_playwright() as p:
-        exe = require_browser(find_chromium(p.chromium.executable_path))
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
         b.close()

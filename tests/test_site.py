@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 from pathlib import Path
 
@@ -11,18 +10,25 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from tests.support.browser import browser_or_skip
 from tools.notebooks import all_notebooks
 from tools.site.build import build
 from tools.site.exercises import EXERCISES_BEGIN, EXERCISES_END, TEACHING_DOC, exercises, exercises_markdown
 from tools.site.pages import COURSE_TITLE, PDF_NAME, Page
-from tools.site.pdf import build_pdf, chromium_executable
+from tools.site.pdf import build_pdf
 
 # 1×1 的 PNG，代替真实的图
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")).decode()
-BROWSER_SKIPPED = os.environ.get("LLM_UNIVERSE_SKIP_BROWSER") == "1" or chromium_executable() is None
-needs_browser = pytest.mark.skipif(BROWSER_SKIPPED, reason="没有 chromium（或设置了 LLM_UNIVERSE_SKIP_BROWSER=1）")
+
+
+@pytest.fixture
+def chromium(monkeypatch) -> str:
+    """与浏览器测试同一条找浏览器的规则；找到的路径也交给 PDF 打印（LLM_UNIVERSE_CHROMIUM）。"""
+    exe = browser_or_skip()
+    monkeypatch.setenv("LLM_UNIVERSE_CHROMIUM", exe)
+    return exe
 
 
 def _has_plots(path: Path) -> bool:
@@ -160,14 +166,13 @@ def test_teaching_guide_lists_every_exercise():
 
 
 @pytest.mark.slow  # 构建网站
-@needs_browser
-def test_page_renders_chinese_and_navigates_offline(demo_site):
+def test_page_renders_chinese_and_navigates_offline(demo_site, chromium):
     from playwright.sync_api import sync_playwright
 
     out, _ = demo_site
     requests: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_executable(),
+        browser = pw.chromium.launch(executable_path=chromium,
                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             page = browser.new_page()
@@ -186,8 +191,7 @@ def test_page_renders_chinese_and_navigates_offline(demo_site):
 
 
 @pytest.mark.slow  # 构建网站、打印 PDF
-@needs_browser
-def test_pdf_embeds_the_chinese_font(demo_site):
+def test_pdf_embeds_the_chinese_font(demo_site, chromium):
     import pymupdf
 
     out, _ = demo_site
