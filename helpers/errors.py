@@ -106,4 +106,5 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     """把模型调用的异常翻译成 (状态码, 中文说明)，告诉用户下一步怎么做（第 7 章）。"""
     if isinstance(exc, AppError):
         return exc.status, exc.message
-    return _APP_STATUS.get(provider_error_kind(exc), 500), explain_provider_error(exc, audience="app")
+    kind = provider_error_kind(exc)
+    return _APP_STATUS.get(kind, 500), _app_line(exc, kind)

@@ -26,7 +26,6 @@ class _Snapshot:
 
     version: tuple[int, int]  # (本进程写入次数, 块数)
     docs: list[Document]
-    by_id: dict[str, Document]
     vectors: np.ndarray  # (块数, 维数)，按列存放、每行已归一化
     indexes: dict[str, BM25Index] = field(default_factory=dict)
     checked: float = 0.0  # 上次核对块数的时间
@@ -74,7 +73,7 @@ def _read(collection: Collection, version: tuple[int, int], now: float) -> _Snap
         if len(got["ids"]) < _READ_PAGE:
             break
         offset += _READ_PAGE
-    return _Snapshot(version, docs, {d.id: d for d in docs}, vectors[: len(docs)], checked=now,
+    return _Snapshot(version, docs, vectors[: len(docs)], checked=now,
                      rows={d.id: r for r, d in enumerate(docs)})
 
 

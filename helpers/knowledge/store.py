@@ -174,7 +174,7 @@ class KnowledgeBase:
         if len(picked) < k:  # 关键词一个都没对上时，用向量检索的顺序补足 k 条（分数记 0）
             seen = {i for i, _ in picked}
             picked += [(i, 0.0) for i in runs["dense"] if i not in seen and i in snap.rows][: k - len(picked)]
-        return [(snap.by_id[i], s, float(cosine[snap.rows[i]])) for i, s in picked]
+        return [(docs[snap.rows[i]], s, float(cosine[snap.rows[i]])) for i, s in picked]
 
     def scored(self, kind: str, query: str, k: int = 4, **options: Any) -> Scored:
         """按检索方式检索，每块再带上与问题的余弦相似度（拒答阈值用，问题只嵌入一次）（第 4 章）。"""
