@@ -129,17 +129,15 @@ class SessionHistoryStore:
         self._histories: dict[str, ChatHistory] = {}
         self._lock = threading.Lock()
 
-    check_session_id = staticmethod(check_session_id)  # 旧写法 SessionHistoryStore.check_session_id 照样可用
-
     def path_for(self, session_id: str) -> Path | None:
         """某个会话的 JSON 文件路径；不落盘时为 None（第 3 章）。"""
         if self.directory is None:
             return None
-        return self.directory / f"{self.check_session_id(session_id)}.json"
+        return self.directory / f"{check_session_id(session_id)}.json"
 
     def get(self, session_id: str) -> ChatHistory:
         """取某个会话的聊天记录，没有就新建（落盘模式下先读已有文件）（第 3 章）。"""
-        self.check_session_id(session_id)
+        check_session_id(session_id)
         with self._lock:
             if session_id not in self._histories:
                 self._histories[session_id] = ChatHistory(self.path_for(session_id))
