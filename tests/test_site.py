@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tests.support.browser import browser_or_skip
-from tools.notebooks import all_notebooks
+from tools.notebooks import chapter_notebooks
 from tools.site.build import build
 from tools.site.exercises import EXERCISES_BEGIN, EXERCISES_END, TEACHING_DOC, exercises, exercises_markdown
 from tools.site.pages import COURSE_TITLE, PDF_NAME, Page
@@ -56,7 +56,8 @@ def _demo_notebooks(root: Path) -> list[Path]:
             plot,
             new_markdown_cell(f"## 小结\n\n- 中文要显示出来\n\n## 练习\n\n{exercise_titles[n]}"),
             answer,
-            new_code_cell('assert x == 1\nassert x > 0\nprint("练习 1 通过 ✓")'),
+            new_code_cell("def verify():\n    assert x == 1\n    assert x > 0\n\n\ncheck_exercise(1, verify, x)",
+                          metadata={"tags": ["自检"]}),
         ]
         path = root / "notebooks" / name / f"{name}.ipynb"
         path.parent.mkdir(parents=True)
@@ -86,7 +87,7 @@ def _h1(page_html: str) -> str:
 @pytest.mark.slow  # 构建网站
 def test_every_chapter_has_a_page_with_its_title_and_plots(course_site):
     out, pages = course_site
-    notebooks = all_notebooks()
+    notebooks = chapter_notebooks()
     assert [p.slug for p in pages if p.is_chapter] == [nb.stem for nb in notebooks]
     plotted = {nb.stem for nb in notebooks if _has_plots(nb)}
     assert plotted, "提交的笔记本里一张图也没有：输出被清掉了？"

@@ -16,9 +16,22 @@ from helpers.netguard import offline_env
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
 
+SOLUTIONS_SUFFIX = "_solutions"  # 每章的参考答案：CN_xxx/CN_xxx_solutions.ipynb
+
+
 def all_notebooks() -> list[Path]:
-    """课程的全部笔记本，按章节排序。"""
+    """课程的全部笔记本（各章与它们的参考答案），按章节排序。"""
     return sorted(p for p in NOTEBOOK_DIR.glob("C*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def chapter_notebooks() -> list[Path]:
+    """各章的正文笔记本（不含 *_solutions 参考答案），按章节排序。"""
+    return [p for p in all_notebooks() if not p.stem.endswith(SOLUTIONS_SUFFIX)]
+
+
+def solutions_for(chapter: Path) -> Path:
+    """一章的参考答案笔记本：同目录的 <章名>_solutions.ipynb。"""
+    return chapter.with_name(chapter.stem + SOLUTIONS_SUFFIX + chapter.suffix)
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:

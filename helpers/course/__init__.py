@@ -1,5 +1,6 @@
-"""课程本身的零件：笔记本的统一开头（notebook.setup）与第 1 章的大模型一览表（survey）。"""
+"""课程本身的零件：笔记本的统一开头、章末练习的自检（check_exercise）与第 1 章的大模型一览表（survey）。"""
 
+from helpers.course.exercises import Status, check as check_exercise, is_unanswered
 from helpers.course.notebook import (
     CJK_FONT_RANGES,
     CORE_PACKAGES,
@@ -11,6 +12,6 @@ from helpers.course.notebook import (
 )
 
 __all__ = [
-    "CJK_FONT_RANGES", "CORE_PACKAGES", "cjk_font_path", "describe_provider", "package_versions", "setup",
-    "use_cjk_font",
+    "CJK_FONT_RANGES", "CORE_PACKAGES", "Status", "check_exercise", "cjk_font_path", "describe_provider",
+    "is_unanswered", "package_versions", "setup", "use_cjk_font",
 ]

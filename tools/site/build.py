@@ -13,7 +13,7 @@ from pygments.formatters import HtmlFormatter
 
 from helpers.config import PROJECT_ROOT
 from helpers.course import CJK_FONT_RANGES, cjk_font_path
-from tools.notebooks import all_notebooks
+from tools.notebooks import chapter_notebooks
 from tools.site.pages import (
     COURSE_BLURB,
     COURSE_TITLE,
@@ -182,7 +182,7 @@ def discover_pages(notebooks: list[Path] | None = None, docs: dict[str, tuple[st
                    export: HTMLExporter | None = None) -> list[Page]:
     """渲染全部章节笔记本与文档页，按章节排序。"""
     export = export or exporter()
-    pages = [render_notebook(p, export) for p in (all_notebooks() if notebooks is None else notebooks)]
+    pages = [render_notebook(p, export) for p in (chapter_notebooks() if notebooks is None else notebooks)]
     for rel, (slug, title) in (DOC_PAGES if docs is None else docs).items():
         path = PROJECT_ROOT / rel
         if path.is_file():

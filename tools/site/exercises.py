@@ -9,12 +9,15 @@ from pathlib import Path
 import nbformat
 
 from helpers.config import PROJECT_ROOT
-from tools.notebooks import all_notebooks
+from tools.notebooks import chapter_notebooks, solutions_for
 from tools.site.pages import render_title
 
 TEACHING_DOC = PROJECT_ROOT / "docs" / "teaching.md"
 EXERCISES_BEGIN = "<!-- 练习一览：由 uv run python -m tools.site exercises --write 生成，勿手改 -->"
 EXERCISES_END = "<!-- 练习一览结束 -->"
+# 章末练习的单元标签：留给同学作答的单元、自检单元、（*_solutions 里的）参考答案
+SCAFFOLD_TAG, CHECK_TAG, ANSWER_TAG = "练习", "自检", "参考答案"
+_CHECK_CALL_RE = re.compile(r"check_exercise\(\s*(\d+)")
 _EX_HEADING_RE = re.compile(r"^#{3,4}\s*练习\s*(\d+)\s*[：:.、]?\s*(.*)$")
 _EX_BOLD_RE = re.compile(r"^\*\*练习\s*(\d+)\s*(?:[（(](.*?)[)）])?\s*\*\*\s*[：:]?[\s\u3000]*(.*)$")
 
@@ -55,8 +58,8 @@ def exercises(path: Path) -> list[Exercise]:
                 m = _EX_BOLD_RE.match(line.strip())
                 if m:
                     titles.setdefault(int(m[1]), _short_title(m[2] or m[3]))
-        elif cell.cell_type == "code" and "参考答案" not in cell.metadata.get("tags", []):
-            for num in map(int, re.findall(r"练习\s*(\d+)\s*通过", cell.source)):
+        elif cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
+            for num in map(int, _CHECK_CALL_RE.findall(cell.source)):
                 checks[num] = len(re.findall(r"^\s*assert\b", cell.source, re.M))
     return [Exercise(path.stem, n, titles[n], checks.get(n, 0)) for n in sorted(titles)]
 
@@ -64,10 +67,11 @@ def exercises(path: Path) -> list[Exercise]:
 def exercises_markdown(notebooks: list[Path] | None = None) -> str:
     """全部章节的练习一览（Markdown 表格），写进教师指南。"""
     lines = ["| 章 | 练习 | 自检 |", "|---|---|---|"]
-    for path in all_notebooks() if notebooks is None else notebooks:
+    for path in chapter_notebooks() if notebooks is None else notebooks:
         title = render_title(path)
         for ex in exercises(path):
-            check = f"断言通过后打印“练习 {ex.number} 通过 ✓”" if ex.asserts else "（没有自检单元）"
+            check = (f"{ex.asserts} 条断言，报告 尚未作答 / 通过 ✓ / 未通过；答案见 {solutions_for(path).name}"
+                     if ex.asserts else "（没有自检单元）")
             lines.append(f"| {title} | 练习 {ex.number}：{ex.title} | {check} |")
     return "\n".join(lines)
 
