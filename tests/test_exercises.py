@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.course import Status, check_exercise, is_unanswered
+from helpers.course import Status, check_exercise, evaluate_exercise, is_unanswered
 from tools.notebooks import chapter_notebooks, solutions_for
 from tools.site.exercises import ANSWER_TAG, CHECK_TAG, SCAFFOLD_TAG, exercises
 
@@ -71,17 +71,20 @@ def test_check_reports_unanswered_failed_and_passed(capsys):
     def verify() -> None:
         assert cite("问") == "答"
 
-    assert check_exercise(1, verify, cite) is Status.UNANSWERED
+    assert evaluate_exercise(1, verify, cite)[0] is Status.UNANSWERED
+    check_exercise(1, verify, cite)
 
     def cite(question: str) -> str:  # noqa: F811 - 同学改写了答案
         return "错"
 
-    assert check_exercise(1, verify, cite) is Status.FAILED
+    assert evaluate_exercise(1, verify, cite)[0] is Status.FAILED
+    check_exercise(1, verify, cite)
 
     def cite(question: str) -> str:  # noqa: F811
         return "答"
 
-    assert check_exercise(1, verify, cite) is Status.PASSED
+    assert evaluate_exercise(1, verify, cite)[0] is Status.PASSED
+    assert check_exercise(1, verify, cite) is None  # 单元末尾不多显示一个返回值
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("练习 1 尚未作答：")
     assert lines[1] == '练习 1 未通过：这一条不成立：assert cite("问") == "答"'
@@ -95,8 +98,8 @@ def test_check_never_raises_and_says_why(capsys):
     def explained() -> None:
         assert 1 + 1 == 3, "应当是 2"
 
-    assert check_exercise(2, crash, 1) is Status.FAILED
-    assert check_exercise(3, explained, 1) is Status.FAILED
+    check_exercise(2, crash, 1)
+    check_exercise(3, explained, 1)
     out = capsys.readouterr().out.splitlines()
     assert out == ["练习 2 未通过：运行出错 KeyError：'missing'", "练习 3 未通过：应当是 2"]
 

@@ -14,6 +14,9 @@ import traceback
 from collections.abc import Callable
 from enum import StrEnum
 
+# 还没作答时告诉同学下一步做什么
+_HOW_TO_ANSWER = "把上面单元里的 ... 或 None 换成你的答案，再运行这个单元"
+
 
 class Status(StrEnum):
     """一道练习的自检结果：值就是打印出来的中文（各章练习）。"""
@@ -62,15 +65,17 @@ def _why(exc: BaseException) -> str:
     return f"运行出错 {type(exc).__name__}" + (f"：{first[:200]}" if first else "")
 
 
-def check(number: int, verify: Callable[[], object], *answers: object) -> Status:
-    """练习 number 的自检：answers 有一个还没写就报“尚未作答”，否则运行 verify 里的断言（各章练习）。"""
+def evaluate(number: int, verify: Callable[[], object], *answers: object) -> tuple[Status, str]:
+    """练习 number 的自检结果与要打印的那一行：answers 有一个还没写就是“尚未作答”，否则运行 verify（各章练习）。"""
     if any(is_unanswered(a) for a in answers):
-        print(f"练习 {number} {Status.UNANSWERED}：把上面单元里的 ... 或 None 换成你的答案，再运行这个单元")
-        return Status.UNANSWERED
+        return Status.UNANSWERED, f"练习 {number} {Status.UNANSWERED}：{_HOW_TO_ANSWER}"
     try:
         verify()
     except Exception as exc:  # noqa: BLE001 - 自检只报告，不让笔记本停下
-        print(f"练习 {number} {Status.FAILED}：{_why(exc)}")
-        return Status.FAILED
-    print(f"练习 {number} {Status.PASSED}")
-    return Status.PASSED
+        return Status.FAILED, f"练习 {number} {Status.FAILED}：{_why(exc)}"
+    return Status.PASSED, f"练习 {number} {Status.PASSED}"
+
+
+def check(number: int, verify: Callable[[], object], *answers: object) -> None:
+    """练习的自检单元：打印“尚未作答”“通过 ✓”或“未通过：原因”，从不抛出异常（各章练习）。"""
+    print(evaluate(number, verify, *answers)[1])
