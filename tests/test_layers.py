@@ -14,7 +14,7 @@ from helpers.config import PROJECT_ROOT
 # 名字相对 helpers；没有列出的子模块按最长的已列出前缀定层（如 offline.engine → offline，course.setup → course）。
 # 表里写了但还不存在的模块不影响测试。包的 __init__ 可以导入自己的子模块。
 LAYERS: list[tuple[str, ...]] = [
-    ("", "errors", "text", "prompts", "netguard"),  # "" 是 helpers/__init__.py
+    ("", "errors", "text", "prompts", "netguard", "tinylm"),  # "" 是 helpers/__init__.py；tinylm 只用 numpy
     ("providers",),  # 提供方一览表只依赖 errors
     ("config",),  # 读 .env 时要用提供方表
     ("course",),  # 笔记本的统一开头、字体与第 1 章一览表：只依赖 config 与 providers
