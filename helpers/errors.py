@@ -5,7 +5,21 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterable
 from typing import Literal
+
+# 日志与给用户的话里要遮盖的东西：Authorization 头的值、常见格式的密钥、key=…/token=… 形式的参数
+_SECRET_PATTERN = re.compile(
+    r"(?i)\b(bearer|basic)\s+[^\s'\",;]+"
+    r"|\bsk-[A-Za-z0-9_\-]{6,}"
+    r"|\b[0-9a-f]{32}\.[A-Za-z0-9]{16}\b"
+    r"|\b((?:api[_-]?key|access[_-]?token|token|secret|password|authorization)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic)\s+)?)[^\s'\",;&]+"
+)
+REDACTED = "***"
+MAX_PROVIDER_TEXT = 300  # 模型服务的报错原文最多给用户看这么多字
 
 # 对话记录在出错时不会丢：应用的每条错误说明都以这句结尾
 _APP_KEEP = "对话记录已保留，可以稍后重试。"
@@ -30,6 +44,32 @@ class AppError(CourseError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """遮盖文本里的密钥、令牌与 Authorization 头（以及 secrets 里的值），再写进日志或给用户看（第 7 章）。"""
+    for value in sorted({v for v in secrets if v and len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+
+    def mask(m: re.Match[str]) -> str:
+        prefix = m.group(1) or m.group(2)
+        return f"{prefix} {REDACTED}" if m.group(1) else (prefix or "") + REDACTED
+
+    return _SECRET_PATTERN.sub(mask, text)
+
+
+class RedactingFilter(logging.Filter):
+    """日志过滤器：每条日志先按 redact 遮盖密钥与令牌再输出（第 7 章）。"""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        if record.exc_info and not record.exc_text:  # 异常的原文（traceback）也遮盖
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.secrets)
+        return True
 
 
 def provider_error_kind(exc: BaseException) -> str:
@@ -66,7 +106,7 @@ def _doctor_line(exc: BaseException, kind: str, key_env: str | None, key_url: st
     return lines.get(kind, f"调用失败（{type(exc).__name__}）：请检查提供方设置")
 
 
-def _app_line(exc: BaseException, kind: str) -> str:
+def _app_line(exc: BaseException, kind: str, secrets: Iterable[str | None] = ()) -> str:
     """应用（第 7 章）的说法：面向正在聊天的用户，总是告诉他对话记录还在。"""
     if isinstance(exc, AppError):
         return exc.message
@@ -79,10 +119,11 @@ def _app_line(exc: BaseException, kind: str) -> str:
     if kind in lines:
         return lines[kind] + _APP_KEEP
     if kind in {"permission", "not_found", "status"}:
-        status_code, message = getattr(exc, "status_code", "?"), getattr(exc, "message", "")
+        status_code, message = getattr(exc, "status_code", "?"), str(getattr(exc, "message", ""))
+        message = redact(message, secrets)[:MAX_PROVIDER_TEXT]  # 有的服务或代理会在报错里回显密钥
         return f"模型服务出错（{status_code}）：{message}。{_APP_KEEP}"
     if isinstance(exc, CourseError):  # 课程自己的错误本来就是写给人看的中文
-        return f"回答时出错（{type(exc).__name__}）：{exc}。{_APP_KEEP}"
+        return f"回答时出错（{type(exc).__name__}）：{redact(str(exc), secrets)}。{_APP_KEEP}"
     # 其他异常的原文可能带内部路径甚至密钥：只说类型，不回显原文
     return f"回答时出错（{type(exc).__name__}）：服务器内部错误。{_APP_KEEP}"
 
@@ -102,9 +143,9 @@ _APP_STATUS = {"auth": 502, "permission": 502, "not_found": 502, "rate_limit": 5
                "timeout": 504, "connection": 502, "status": 502}
 
 
-def describe_error(exc: BaseException) -> tuple[int, str]:
-    """把模型调用的异常翻译成 (状态码, 中文说明)，告诉用户下一步怎么做（第 7 章）。"""
+def describe_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> tuple[int, str]:
+    """把模型调用的异常翻译成 (状态码, 中文说明)，告诉用户下一步怎么做；secrets 里的值不会出现在说明里（第 7 章）。"""
     if isinstance(exc, AppError):
         return exc.status, exc.message
     kind = provider_error_kind(exc)
-    return _APP_STATUS.get(kind, 500), _app_line(exc, kind)
+    return _APP_STATUS.get(kind, 500), _app_line(exc, kind, secrets)

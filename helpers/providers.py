@@ -1,6 +1,8 @@
 """提供方一览表：地址、密钥变量、默认模型与价格（第 2 章 · 调用大模型 API）。
 
-价格为各家 2025 年公开的每百万 token 标价（输入/输出），只用于课程里估算费用，以官网为准。
+价格是每百万 token 的标价（输入/输出），只用于课程里估算费用，以官网为准。每一项记下价格出处 price_source，
+以及在出处核对到这个价格的日期 price_checked；price_checked 为空表示 2026-12-01 没能在厂商页面上核实，
+沿用的是 2025 年公开的标价（PRICES_UNCONFIRMED）。本地模型（offline、ollama、vllm）不花 API 费用，无需核对。
 模型名会过时：每一项都可以在 .env 中用 LLM_MODEL / EMBEDDING_MODEL 覆盖。
 """
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from helpers.errors import ConfigError
 
 OFFLINE_BASE_URL = "http://offline.llm-universe.local/v1"
+PRICES_UNCONFIRMED = "2025 年公开的标价，2026-12-01 未能在厂商页面核实"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Provider:
     currency: str
     key_url: str
     note: str = ""
+    price_source: str = ""  # 价格出处：厂商的价格页
+    price_checked: str = ""  # 在 price_source 上核对到这个价格的日期；空表示未能核实（见 PRICES_UNCONFIRMED）
 
     @property
     def env_prefix(self) -> str:
@@ -54,13 +59,17 @@ PROVIDERS: dict[str, Provider] = {
             "openai", "OpenAI", "https://api.openai.com/v1", "OPENAI_API_KEY",
             "gpt-4o-mini", "text-embedding-3-small", 0.15, 0.60, "USD",
             key_url="https://platform.openai.com/api-keys",
+            # 官方价格页的存档里没找到 gpt-4o-mini 这一行；0.15/0.60 只见于第三方（OpenRouter、Vercel AI Gateway）
+            price_source="https://developers.openai.com/api/docs/pricing",
         ),
         # 来源：智谱开放平台文档 open.bigmodel.cn/dev/api（OpenAI 兼容地址 /api/paas/v4）
         Provider(
             "zhipuai", "智谱 GLM", "https://open.bigmodel.cn/api/paas/v4", "ZHIPUAI_API_KEY",
             "glm-4-flash", "embedding-3", 0.0, 0.0, "CNY",
             key_url="https://open.bigmodel.cn/usercenter/apikeys",
-            note="glm-4-flash 免费；embedding-3 约 0.5 元/百万 token",
+            note="glm-4-flash 免费；embedding-3 0.5 元/百万 token（docs.bigmodel.cn，2026-12-01 核对）",
+            # 官方 GLM-4 页称 GLM-4-Flash 为“免费语言模型”
+            price_source="https://docs.bigmodel.cn/cn/guide/models/text/glm-4", price_checked="2026-12-01",
         ),
         # 来源：cloud.baidu.com/doc/qianfan/s/Hmh4suq26「OpenAI SDK 兼容介绍」（base_url /v2）
         Provider(
@@ -68,6 +77,8 @@ PROVIDERS: dict[str, Provider] = {
             "ernie-speed-128k", "embedding-v1", 0.0, 0.0, "CNY",
             key_url="https://console.bce.baidu.com/iam/#/iam/apikey/list",
             note="ERNIE Speed 免费；更强的 ernie-4.0-turbo-8k 按量计费",
+            # 官方限流说明只写了 ERNIE-Speed-8K“调用免费”，没找到 128K 版本的官方价格
+            price_source="https://ai.baidu.com/ai-doc/WENXINWORKSHOP/Llroa77io",
         ),
         # 来源：讯飞星火「Spark http 调用文档」，OpenAI 兼容地址，密钥为控制台的 APIPassword
         Provider(
@@ -75,24 +86,30 @@ PROVIDERS: dict[str, Provider] = {
             "lite", None, 0.0, 0.0, "CNY",
             key_url="https://console.xfyun.cn/services/cbm",
             note="Spark Lite 免费；SPARK_API_KEY 填控制台的 APIPassword",
+            price_source="https://xinghuo.xfyun.cn/sparkapi",  # 待核实：只找到第三方文章说 Lite 免费
         ),
         # 来源：help.aliyun.com/zh/dashscope「OpenAI Chat / Embedding 接口兼容」
         Provider(
             "dashscope", "通义千问/DashScope", "https://dashscope.aliyuncs.com/compatible-mode/v1",
             "DASHSCOPE_API_KEY", "qwen-plus", "text-embedding-v3", 0.8, 2.0, "CNY",
             key_url="https://bailian.console.aliyun.com/?apiKey=1",
+            # 官方模型列表的存档是 2024 年的（qwen-plus 0.0008/0.002 元每千 token），没找到更新的官方页面
+            price_source="https://help.aliyun.com/zh/model-studio/developer-reference/billing-for-applied-computer-vision",
         ),
         # 来源：api-docs.deepseek.com（base_url https://api.deepseek.com，兼容 /v1）
         Provider(
             "deepseek", "DeepSeek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY",
             "deepseek-chat", None, 2.0, 8.0, "CNY",
             key_url="https://platform.deepseek.com/api_keys",
+            # 官方价格页的存档仍是 V3 时期（$0.27/$1.10，即 2/8 元）；第三方资料称 2025 年起已多次降价，未能核实
+            price_source="https://api-docs.deepseek.com/zh-cn/quick_start/pricing",
         ),
         # 来源：platform.moonshot.cn/docs（base_url https://api.moonshot.cn/v1）
         Provider(
             "moonshot", "Moonshot/Kimi", "https://api.moonshot.cn/v1", "MOONSHOT_API_KEY",
             "moonshot-v1-8k", None, 2.0, 10.0, "CNY",
             key_url="https://platform.moonshot.cn/console/api-keys",
+            price_source="https://platform.kimi.com/docs/pricing/chat-v1",  # 待核实：没读到这页的官方价格
         ),
         # 来源：github.com/ollama/ollama docs/openai.md（本地 OpenAI 兼容地址 :11434/v1）
         Provider(

@@ -557,6 +557,15 @@ def test_settings_from_environment(monkeypatch, tmp_path):
         corpus_from_env()
 
 
+def test_allowed_origins_from_environment(monkeypatch):
+    assert config_from_env().allowed_origins == ()  # 默认：只有本站页面能改知识库
+    monkeypatch.setenv("APP_ALLOWED_ORIGINS", " http://localhost:5173/ , https://kb.example.edu ")
+    assert config_from_env().allowed_origins == ("http://localhost:5173", "https://kb.example.edu")
+    monkeypatch.setenv("APP_ALLOWED_ORIGINS", "localhost:5173")
+    with pytest.raises(ConfigError, match="不是网页来源"):
+        config_from_env()
+
+
 def test_cli_settings_override_environment(monkeypatch, tmp_path):
     """命令行参数优先于环境变量；多进程时同样的值经环境变量传给工作进程。"""
     args = parse_args(["--uploads-dir", "data/cli-uploads", "--max-upload-mb", "3", "--corpus-dir", str(tmp_path)])

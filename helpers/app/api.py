@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+import hmac
 import json
-import secrets
-import uuid
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from helpers.app.service import AppConfig, Assistant, UploadResult, document_url
-from helpers.errors import AppError, describe_error
+from helpers.app.service import AppConfig, Assistant, UploadResult, document_url, new_session_id
+from helpers.app.validation import has_bad_unicode
+from helpers.errors import AppError
 from helpers.rag import RagAnswer, Source
 
 UPLOAD_PATH = "/api/documents"
 FORM_OVERHEAD = 64 * 1024  # 上传表单的边界、字段名等另算 64 KB 余量
+UNAUTHORIZED = "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>"
+CROSS_SITE = "跨站请求被拒绝：别的网页不能改这个知识库；请在助手自己的页面（或用 API 客户端）操作"
+UNREADABLE = "请求体无法解析：请发送 UTF-8 编码的 JSON，或格式正确的 multipart 表单"
+INTERNAL = "服务器内部错误：请稍后重试；一直出错时请管理员查看服务器日志"
 _FIELD_NAMES = {"question": "问题 question", "session_id": "会话 session_id", "q": "查询 q",
                 "k": "条数 k", "file": "文件 file", "body": "请求体"}
 
@@ -36,6 +46,14 @@ class ChatRequest(BaseModel):
     session_id: str | None = Field(
         default=None, description="会话编号：同一编号的多次提问共享对话历史；不传则自动生成",
         examples=["demo-1"])
+
+    @field_validator("question", "session_id")
+    @classmethod
+    def _utf8_only(cls, value: str | None) -> str | None:
+        """孤立的代理项（如 \\ud800）编不成 UTF-8：在这里就给 422，回显时也不会出错。"""
+        if value is not None and has_bad_unicode(value):
+            raise PydanticCustomError("bad_unicode", "不是合法的 Unicode 文字")
+        return value
 
 
 class SourceOut(BaseModel):
@@ -100,15 +118,22 @@ def get_assistant(request: Request) -> Assistant:
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 
 
+def token_matches(given: bytes | str, token: str) -> bool:
+    """令牌比较：都按 UTF-8 字节、用 hmac.compare_digest 定长比较，中文令牌也行（第 7 章）。"""
+    if isinstance(given, str):
+        given = given.encode("utf-8", errors="surrogatepass")
+    return hmac.compare_digest(given, token.encode("utf-8", errors="surrogatepass"))
+
+
 def require_token(request: Request, assistant: AssistantDep) -> None:
     """依赖项：设置了访问令牌时，检查 Authorization: Bearer <令牌>（第 7 章）。"""
     token = assistant.config.token
     if not token:
         return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
-        raise HTTPException(401, "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>",
-                            headers={"WWW-Authenticate": "Bearer"})
+    raw = dict(request.scope["headers"]).get(b"authorization", b"")  # 原始字节：非 ASCII 的令牌按 UTF-8 比
+    scheme, _, given = raw.partition(b" ")
+    if scheme.lower() != b"bearer" or not token_matches(given.strip(), token):
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 @dataclass
@@ -121,7 +146,7 @@ class ChatStream:
 
 def open_stream(req: ChatRequest, assistant: AssistantDep) -> ChatStream:
     """依赖项：在响应开始之前检查问题，不合格就抛出 AppError，客户端收到 422 而不是半截的流（第 7 章）。"""
-    session_id = req.session_id or uuid.uuid4().hex
+    session_id = req.session_id or new_session_id()
     return ChatStream(session_id, assistant.stream(req.question, session_id))
 
 
@@ -133,17 +158,18 @@ def health(assistant: AssistantDep) -> dict[str, Any]:
 
 def chat(req: ChatRequest, assistant: AssistantDep) -> ChatResponse | JSONResponse:
     """回答一个问题，返回回答与引用的资料。"""
-    session_id = req.session_id or uuid.uuid4().hex
+    session_id = req.session_id or new_session_id()
     try:
         answer = assistant.ask(req.question, session_id)
     except Exception as exc:  # 模型出错：告诉用户，历史不受影响
-        status, message = describe_error(exc)
+        status, message = assistant.explain_failure(exc)
         return JSONResponse(ErrorOut(detail=message, session_id=session_id).model_dump(),
                             status_code=status)
     return ChatResponse.of(answer, session_id)
 
 
-def chat_stream(stream: Annotated[ChatStream, Depends(open_stream)]) -> Iterator[ServerSentEvent]:
+def chat_stream(stream: Annotated[ChatStream, Depends(open_stream)],
+                assistant: AssistantDep) -> Iterator[ServerSentEvent]:
     """流式回答（SSE）：先推送 token 事件，最后推送带出处的 done 事件。"""
     try:
         for piece in stream.pieces:
@@ -152,7 +178,7 @@ def chat_stream(stream: Annotated[ChatStream, Depends(open_stream)]) -> Iterator
             elif piece:
                 yield ServerSentEvent(event="token", data=TokenEvent(text=piece))
     except Exception as exc:  # 生成中途出错：推送 error 事件，而不是让连接断掉
-        _, message = describe_error(exc)
+        _, message = assistant.explain_failure(exc)
         yield ServerSentEvent(event="error", data=ErrorOut(detail=message, session_id=stream.session_id))
 
 
@@ -219,11 +245,18 @@ def _validation_message(exc: RequestValidationError) -> str:
             parts.append(f"缺少{name}")
         elif kind.endswith("_type") or kind.endswith("_parsing"):
             parts.append(f"{name} 的类型不对")
+        elif kind == "bad_unicode":
+            parts.append(f"{name} 里有无法识别的字符（如孤立的代理项 \\ud800）：请删掉乱码后重试")
         elif kind == "json_invalid":
             parts.append("请求体不是合法的 JSON")
         else:
             parts.append(f"{name} 不合法")
     return "请求格式不对：" + "；".join(parts)
+
+
+async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    """没料到的异常 → 500 与一句中文；原文只进服务器日志（uvicorn 记下，经 RedactingFilter 遮盖密钥）（第 7 章）。"""
+    return JSONResponse({"detail": INTERNAL}, status_code=500)
 
 
 async def app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -234,6 +267,12 @@ async def app_error(_: Request, exc: AppError) -> JSONResponse:
 async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
     """请求格式不对 → 422 与一句中文（第 7 章）。"""
     return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+
+async def unreadable_body(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """请求体解析不了（如不是 UTF-8 的 JSON、坏掉的表单）→ 400 与一句中文（第 7 章）。"""
+    detail = exc.detail if any("\u4e00" <= ch <= "\u9fff" for ch in str(exc.detail)) else UNREADABLE
+    return JSONResponse({"detail": detail}, status_code=400, headers=exc.headers)
 
 
 async def body_too_large(request: Request, _: StarletteHTTPException) -> JSONResponse:
@@ -260,6 +299,79 @@ class UploadSizeLimit:
         await self.app(scope, receive, send)
 
 
+def _same_origin(origin: str, headers: Headers, allowed: Iterable[str]) -> bool:
+    """请求的 Origin 是否就是本站（Host 或反向代理给的 X-Forwarded-Host），或在允许名单里。"""
+    if origin in allowed:
+        return True
+    netloc = urlsplit(origin).netloc.lower()
+    hosts = {headers.get("host", "").lower(), headers.get("x-forwarded-host", "").lower()}
+    return bool(netloc) and netloc in hosts
+
+
+class OriginGuard:
+    """ASGI 中间件：别的网页（跨站）发来的写请求（POST、DELETE……）一律 403，没设令牌时也改不了知识库（第 7 章）。
+
+    手写这一小段：CORS 只管浏览器能否读响应，拦不住"简单请求"本身；现成的 CSRF 库要求每个客户端带令牌 cookie。
+    """
+
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] = ()) -> None:
+        self.app, self.allowed = app, frozenset(allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.SAFE_METHODS:
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and not _same_origin(origin, headers, self.allowed):
+                await JSONResponse({"detail": CROSS_SITE}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class LoginThrottle:
+    """ASGI 中间件：同一地址 window 秒内输错令牌 max_failures 次（API 401、登录 400）后暂时一律 429（第 7 章）。
+
+    手写这一小段：现成的限流库（如 slowapi）数的是全部请求，这里只数输错令牌的那些，也要管到 Gradio 的 /login。
+    """
+
+    def __init__(self, app: ASGIApp, max_failures: int = 10, window: float = 60.0) -> None:
+        self.app, self.max_failures, self.window = app, max_failures, window
+        self.failures: dict[str, deque[float]] = {}
+
+    @staticmethod
+    def _login(scope: Scope) -> bool:
+        return scope["method"] == "POST" and scope["path"].endswith("/login")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not (scope["path"].startswith("/api/") or self._login(scope)):
+            await self.app(scope, receive, send)
+            return
+        who = (scope.get("client") or ("?",))[0]
+        now = time.monotonic()
+        recent = self.failures.get(who, deque())
+        while recent and recent[0] < now - self.window:
+            recent.popleft()
+        if len(recent) >= self.max_failures:
+            wait = int(recent[0] + self.window - now) + 1
+            await JSONResponse({"detail": f"令牌输错次数太多：请 {wait} 秒后再试"}, status_code=429,
+                               headers={"Retry-After": str(wait)})(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status and (status[0] == 401 or (status[0] == 400 and self._login(scope))):
+            if len(self.failures) > 10_000:  # 地址太多时从头清：只为挡住连续猜测，不必记得很久
+                self.failures.clear()
+            recent.append(now)
+            self.failures[who] = recent
+
+
 # ---- 组装 -----------------------------------------------------------------------------------
 def create_api(assistant: Assistant) -> FastAPI:
     """创建后端应用：全部接口都只是 Assistant 方法的一层薄包装（第 7 章）。"""
@@ -268,9 +380,17 @@ def create_api(assistant: Assistant) -> FastAPI:
         version="1.0",
         description="LLM Universe 第 7 章：基于检索增强生成的知识库问答接口。"
                     "设置了 APP_TOKEN 时，/api 下的接口需要请求头 Authorization: Bearer <令牌>。",
-        exception_handlers={AppError: app_error, RequestValidationError: bad_request, 413: body_too_large},
+        exception_handlers={AppError: app_error, RequestValidationError: bad_request, 400: unreadable_body,
+                            413: body_too_large, Exception: internal_error},
     )
     app.state.assistant = assistant
+    config = assistant.config
+    # 界面与 API 同源，不需要跨域；自己配了 CORSMiddleware，Gradio 就不再放行其他本机来源（只放 allowed_origins）
+    app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins),
+                       allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(OriginGuard, allowed=config.allowed_origins)
+    if config.token:
+        app.add_middleware(LoginThrottle)
     body_limit = assistant.config.max_upload_bytes + FORM_OVERHEAD
     app.add_middleware(UploadSizeLimit, path=UPLOAD_PATH, limit=body_limit, message=too_big(assistant.config))
     # 接口逐条登记在应用本身上，不经过 include_router：FastAPI 0.165 把包含进来的 APIRouter 整个作为一项放进

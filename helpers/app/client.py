@@ -46,7 +46,8 @@ class AssistantClient:
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 120.0,
                  client: httpx.Client | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # 按 UTF-8 字节发送：httpx 默认只收 ASCII 的请求头，中文令牌也要能用
+        headers = {"Authorization": f"Bearer {token}".encode()} if token else {}
         self.http = client or httpx.Client(base_url=base_url, timeout=timeout)
         self.http.headers.update(headers)
 

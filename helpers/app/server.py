@@ -8,11 +8,13 @@
   APP_MAX_UPLOAD_MB    上传大小上限（默认 20）
   APP_COLLECTION       知识库集合名（默认 assistant）
   APP_CORPUS_DIR       文档目录（默认课程的 data/knowledge_db）
+  APP_ALLOWED_ORIGINS  允许跨站调用 API 的网页来源，逗号分隔（默认没有：只有本站页面能改知识库）
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import subprocess
@@ -37,11 +39,13 @@ from helpers.app.service import (
     sync_knowledge_base,
 )
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings, read_env
+from helpers.errors import RedactingFilter
 
 # 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
 # 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
 _ENV_SYNCED = "APP_KB_SYNCED"
 _ENV_UI = "APP_UI"
+_LOGGERS = ("helpers.app", "uvicorn", "uvicorn.error", "uvicorn.access")
 _OPTION_ENV = {"uploads_dir": "APP_UPLOADS_DIR", "max_upload_mb": "APP_MAX_UPLOAD_MB",
                "collection": "APP_COLLECTION", "corpus_dir": "APP_CORPUS_DIR"}
 
@@ -64,7 +68,12 @@ def config_from_env(token: str | None = None, overrides: Mapping[str, str] | Non
         max_mb = float(raw_mb)
     except ValueError:
         raise ConfigError(f"APP_MAX_UPLOAD_MB={raw_mb!r} 不是数字：请写上限的兆字节数，如 20") from None
-    return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token)
+    origins = _setting("APP_ALLOWED_ORIGINS", overrides)
+    allowed = tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip())
+    bad = [o for o in allowed if not o.startswith(("http://", "https://"))]
+    if bad:
+        raise ConfigError(f"APP_ALLOWED_ORIGINS 里的 {bad[0]!r} 不是网页来源：请写成 http://主机:端口，多个用逗号分隔")
+    return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token, allowed_origins=allowed)
 
 
 def corpus_from_env(overrides: Mapping[str, str] | None = None) -> Path:
@@ -92,8 +101,21 @@ def app_from_env() -> FastAPI:
     return _serving_app(assistant, ui=os.environ.get(_ENV_UI, "1") != "0")
 
 
+def redact_logs(secrets: list[str]) -> None:
+    """给助手与 uvicorn 的日志装上 RedactingFilter：密钥、令牌、Authorization 不会写进日志（第 7 章）。"""
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(RedactingFilter(secrets))
+
+
 def _serving_app(assistant: Assistant, ui: bool) -> FastAPI:
     """组装一个进程要服务的应用，并在它开始接请求之前预热。"""
+    redact_logs(assistant.secrets())
+    app_log = logging.getLogger("helpers.app")  # 回答失败等原因（已遮盖密钥）写到服务的标准错误
+    if not any(isinstance(h, logging.StreamHandler) for h in app_log.handlers):
+        app_log.addHandler(logging.StreamHandler())
     app = create_app(assistant, ui=ui)
     assistant.warm_up()
     return app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from helpers.app.validation import (
     validate_session_id,
 )
 from helpers.config import DATA_DIR, KNOWLEDGE_DIR, Settings, load_settings
-from helpers.errors import AppError
+from helpers.errors import AppError, describe_error, redact
 from helpers.history import SessionStore
 from helpers.knowledge import IngestReport, IngestStatus, KnowledgeBase
 from helpers.llm import default_model, get_chat_model
@@ -30,6 +32,8 @@ from helpers.providers import get_provider
 from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain
 
 UPLOADS_DIR: Path = DATA_DIR / "uploads"
+log = logging.getLogger("helpers.app")
+log.addHandler(logging.NullHandler())  # 库不替用户决定日志去哪：笔记本里不打印，服务进程自己接上（server.py）
 MAX_UPLOAD_MB = 20
 
 
@@ -44,6 +48,7 @@ class AppConfig:
     retriever_kind: str = "hybrid"
     k: int = 4
     max_sessions: int = 1000
+    allowed_origins: tuple[str, ...] = ()  # 允许跨站调用 API 的网页来源，如 ("http://localhost:5173",)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -83,6 +88,36 @@ def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_D
     return kb.sync(*roots)
 
 
+ANONYMOUS_PREFIX = "anon-"
+
+
+def new_session_id() -> str:
+    """没带会话编号的请求用的新编号："anon-" 开头，放进匿名会话仓库（第 7 章）。"""
+    return ANONYMOUS_PREFIX + uuid.uuid4().hex
+
+
+class _Sessions:
+    """问答链看到的会话仓库：anon- 开头的编号去匿名仓库，其余去 Assistant.history。"""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def _store(self, session_id: str) -> Any:
+        a = self.assistant
+        return a.anonymous if session_id.startswith(ANONYMOUS_PREFIX) else a.history
+
+    def messages(self, session_id: str) -> list[Any]:
+        return self._store(session_id).messages(session_id)
+
+    def add_messages(self, session_id: str, messages: Any) -> None:
+        self._store(session_id).add_messages(session_id, messages)
+
+    def clear(self, session_id: str) -> None:
+        store = self._store(session_id)
+        if hasattr(store, "clear"):
+            store.clear(session_id)
+
+
 class Assistant:
     """个人知识库助手：把知识库、检索问答链和会话历史组装在一起（第 7 章）。"""
 
@@ -103,13 +138,15 @@ class Assistant:
         self.config.uploads_dir = Path(self.config.uploads_dir)
         self.corpus_dir = corpus_dir
         self.history = history_store or SessionStore(self.config.max_sessions)
+        # 没带会话编号的提问另放一个仓库：匿名流量再多也挤不掉有名字的会话
+        self.anonymous = SessionStore(self.config.max_sessions)
         self.llm = llm or get_chat_model(settings=self.settings)
         self.embeddings = embeddings or kb.embeddings
         self._write_lock = threading.Lock()
         # 检索器每次提问都去查知识库（BM25 索引在写入后自动重建），上传后不必重建问答链
         retriever = kb.as_retriever(kind=self.config.retriever_kind, k=self.config.k)
         self.chain: RagChain = build_rag_chain(
-            retriever, self.llm, embeddings=self.embeddings, history_store=self.history)
+            retriever, self.llm, embeddings=self.embeddings, history_store=_Sessions(self))
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, config: AppConfig | None = None, *,
@@ -122,6 +159,11 @@ class Assistant:
         if sync:
             sync_knowledge_base(kb, corpus_dir, config.uploads_dir)
         return cls(kb, settings=settings, config=config, llm=llm, corpus_dir=corpus_dir)
+
+    def secrets(self) -> list[str]:
+        """不能出现在日志与错误说明里的值：各提供方的密钥与访问令牌（第 7 章）。"""
+        keys = getattr(self.settings, "api_keys", None) or {}
+        return [v for v in [*keys.values(), self.config.token] if v]
 
     # ---- 状态 ----
     def health(self) -> dict[str, Any]:
@@ -164,18 +206,24 @@ class Assistant:
         question = validate_question(question, self.config.max_question_chars)
         return self.chain.stream(question, validate_session_id(session_id))
 
+    def explain_failure(self, exc: BaseException) -> tuple[int, str]:
+        """回答失败时给用户的 (状态码, 一句中文)；异常原文遮盖密钥后只写进日志（第 7 章）。"""
+        if not isinstance(exc, AppError):
+            log.warning("回答失败（%s）：%s", type(exc).__name__, redact(str(exc), self.secrets()))
+        return describe_error(exc, self.secrets())
+
     def clear_session(self, session_id: str) -> None:
         """清空某个会话的历史（第 7 章）。"""
         sid = validate_session_id(session_id)
-        if sid and hasattr(self.history, "clear"):
-            self.history.clear(sid)
+        if sid:
+            _Sessions(self).clear(sid)
 
     def session_messages(self, session_id: str) -> list[dict[str, str]]:
         """某个会话的历史，形如 [{"role": "user", "content": ...}]（第 7 章）。"""
         sid = validate_session_id(session_id)
         roles = {"human": "user", "ai": "assistant"}
         return [{"role": roles.get(m.type, m.type), "content": str(m.content)}
-                for m in (self.history.messages(sid) if sid else [])]
+                for m in (_Sessions(self).messages(sid) if sid else [])]
 
     # ---- 检索 ----
     def search(self, query: Any, k: int = 4, kind: str | None = None) -> list[dict[str, Any]]:
@@ -253,14 +301,17 @@ class Assistant:
         with self._write_lock:
             if not target.exists() and name in self.document_names():
                 raise AppError(f"{name} 与课程自带的文档同名：请改个文件名再上传", 409)
-            # 先写进隐藏的临时文件再改名：入库的永远是完整的文件
+            # 先写进隐藏的临时文件再改名：入库的永远是完整的文件；写不成（如磁盘满）也不留下临时文件
             fd, tmp = tempfile.mkstemp(dir=up, prefix=".upload-", suffix=target.suffix)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            backup = target.with_name(f".backup-{name}") if target.exists() else None
-            if backup is not None:
-                os.replace(target, backup)
-            os.replace(tmp, target)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                backup = target.with_name(f".backup-{name}") if target.exists() else None
+                if backup is not None:
+                    os.replace(target, backup)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
             try:
                 report = self.kb.ingest([target], root=up)
             except Exception:

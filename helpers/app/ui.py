@@ -9,10 +9,11 @@ from typing import Any
 
 import gradio as gr
 
+from helpers.app.api import token_matches
 from helpers.app.service import Assistant, document_url
 from helpers.app.validation import ALLOWED_SUFFIXES
 from helpers.course import CJK_FONT_RANGES
-from helpers.errors import AppError, describe_error
+from helpers.errors import AppError
 from helpers.rag import RagAnswer
 
 TITLE = "个人知识库助手"
@@ -76,7 +77,7 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
                     history[-1]["content"] = text
                 yield "", history
         except Exception as exc:  # 模型出错：显示原因，之前的对话都还在
-            _, detail = describe_error(exc)
+            _, detail = assistant.explain_failure(exc)
             history[-1]["content"] = (text + "\n\n" if text else "") + f"⚠️ {detail}"
             yield "", history
 
@@ -158,7 +159,7 @@ def mount_ui(app: Any, assistant: Assistant, path: str = "/") -> Any:
                             headers={"Cache-Control": "public, max-age=86400"})
 
     token = assistant.config.token
-    auth = (lambda _user, password: password == token) if token else None
+    auth = (lambda _user, password: token_matches(password, token)) if token else None
     return gr.mount_gradio_app(
         app, create_ui(assistant), path=path, auth=auth,
         auth_message="请输入访问令牌（用户名随意，密码填 APP_TOKEN）" if token else None,

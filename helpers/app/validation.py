@@ -12,6 +12,8 @@ from helpers.history import SESSION_ID_RULE, check_session_id
 ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
 MAX_QUESTION_CHARS = 2000
 _NAME_MAX = 120
+# ext4 等文件系统限 255 字节；上传时还要加 ".backup-" 前缀，所以按 UTF-8 字节再留余量（一个汉字 3 字节）
+_NAME_MAX_BYTES = 200
 _BAD_NAME_CHARS = re.compile(r"[^\w\-. ()（）]")
 _DIRECTORY_SEP = re.compile(r"[\\/]")  # Windows 与 POSIX 的目录分隔符
 
@@ -21,12 +23,30 @@ def has_control_chars(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
+def has_bad_unicode(text: str) -> bool:
+    """text 是否编不成 UTF-8（含孤立的代理项，如 \\ud800）：这样的文字写进日志、分词与向量库都会出错（第 7 章）。"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shorten(stem: str, suffix: str) -> str:
+    """文件名过长时截短主干：不超过 _NAME_MAX 个字符、_NAME_MAX_BYTES 个 UTF-8 字节，不切断汉字。"""
+    stem = stem[: _NAME_MAX - len(suffix)]
+    room = _NAME_MAX_BYTES - len(suffix.encode("utf-8"))
+    return stem.encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip() + suffix
+
+
 def sanitize_filename(name: str) -> str:
     """把上传的文件名变成安全的纯文件名：去掉目录、拒绝控制字符与非法类型（第 7 章）。"""
     if not name or not name.strip():
         raise AppError("文件名为空：请选择一个 .pdf、.md 或 .txt 文件", 400)
     if has_control_chars(name):
         raise AppError("文件名含有控制字符（如 NUL）：请改名后再上传", 400)
+    if has_bad_unicode(name):
+        raise AppError("文件名里有无法识别的字符（不是合法的 Unicode）：请改名后再上传", 400)
     base = _DIRECTORY_SEP.split(name)[-1]  # 同时去掉 Windows 与 POSIX 目录
     base = unicodedata.normalize("NFC", base).strip().lstrip(".")
     base = _BAD_NAME_CHARS.sub("_", base)
@@ -36,7 +56,7 @@ def sanitize_filename(name: str) -> str:
     suffix = "." + suffix.lower()
     if suffix not in ALLOWED_SUFFIXES:
         raise AppError(f"不支持的文件类型 {suffix}：只接受 {'、'.join(ALLOWED_SUFFIXES)}", 415)
-    return stem[: _NAME_MAX - len(suffix)] + suffix
+    return _shorten(stem, suffix)
 
 
 def validate_question(question: Any, limit: int = MAX_QUESTION_CHARS) -> str:
@@ -44,6 +64,8 @@ def validate_question(question: Any, limit: int = MAX_QUESTION_CHARS) -> str:
     if not isinstance(question, str):
         raise AppError("问题必须是文字", 422)
     text = question.strip()
+    if has_bad_unicode(text):
+        raise AppError("问题里有无法识别的字符（如孤立的代理项 \\ud800）：请删掉乱码后重试", 422)
     if not text:
         raise AppError("问题不能为空：请输入要问的内容", 422)
     if len(text) > limit:
@@ -63,6 +85,8 @@ def validate_session_id(session_id: str | None) -> str | None:
 
 def validate_document_name(name: str, *, deleting: bool = False) -> str:
     """检查请求里的文档名：不能含控制字符；删除时还必须是上传区里的纯文件名（不含目录）（第 7 章）。"""
+    if has_bad_unicode(name):
+        raise AppError("文档名里有无法识别的字符（不是合法的 Unicode）", 400)
     if deleting:
         if has_control_chars(name) or _DIRECTORY_SEP.search(name):
             raise AppError("文档名不合法：只能删除上传区里的文件", 400)

@@ -87,20 +87,23 @@ def join_broken_lines(text: str) -> str:
         return text
     full = widths[int(0.9 * (len(widths) - 1))]  # 排满一行的宽度：取第 90 百分位
     out: list[str] = []
-    for line in lines:
+    parts: list[str] = []  # 正在接的这一行按片段存、宽度累加：反复拼接长字符串会变成平方复杂度
+    width = 0
+    for i, line in enumerate(lines):
         cur = line.strip()
-        if out and cur and out[-1]:
-            prev = out[-1]
-            ends_open = prev[-1] not in _SENT_END
-            looks_full = _width(prev) >= 0.85 * full
-            block = _MD_BLOCK.match(cur)
-            cjk_pair = bool(_CJK_CHAR.match(prev[-1]) and _CJK_CHAR.match(cur[0]))
-            if looks_full and not block and (ends_open or cjk_pair):
-                sep = "" if (_CJK_CHAR.match(prev[-1]) or _CJK_CHAR.match(cur[0])
-                             or not prev[-1].isalnum()) else " "
-                out[-1] = prev + sep + cur
+        if i and cur and parts[-1]:
+            tail = parts[-1][-1]
+            ends_open = tail not in _SENT_END
+            cjk_pair = bool(_CJK_CHAR.match(tail) and _CJK_CHAR.match(cur[0]))
+            if width >= 0.85 * full and not _MD_BLOCK.match(cur) and (ends_open or cjk_pair):
+                sep = "" if (_CJK_CHAR.match(tail) or _CJK_CHAR.match(cur[0]) or not tail.isalnum()) else " "
+                parts += [sep, cur]
+                width += len(sep) + _width(cur)
                 continue
-        out.append(cur)
+        if i:
+            out.append("".join(parts))
+        parts, width = [cur], _width(cur)
+    out.append("".join(parts))
     return "\n".join(out)
 
 

@@ -15,6 +15,8 @@ from helpers.knowledge.clean import clean_pdf_pages, clean_text
 
 SUPPORTED = (".pdf", ".md", ".markdown", ".txt", ".jsonl")
 DEFAULT_MAX_FILE_MB = 20.0
+GB_MAX_CHAOS = 0.1  # 真正的 GBK 中文乱码分约为 0；Big5、Shift-JIS 当成 GB18030 解出来在 0.16 以上
+GB_MAX_RARE = 0.5  # GBK 繁体文本约 0.2；Big5、Shift-JIS 的短文本误当 GB18030 时在 0.75 以上
 
 
 @dataclass(frozen=True)
@@ -75,24 +77,38 @@ def check_file(path: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> None:
         )
 
 
+def _rare_share(text: str) -> float:
+    """非 ASCII 字符里不在 GB2312（常用简体字）中的比例：Big5、Shift-JIS 误当 GB18030 时几乎全是生僻字。"""
+    wide = [ch for ch in text[:20000] if ord(ch) > 127]
+    return sum(not ch.encode("gb2312", errors="ignore") for ch in wide) / len(wide) if wide else 0.0
+
+
 def decode_text(data: bytes) -> tuple[str, str]:
     """把字节解码成文本，返回 (文本, 编码)；依次尝试 BOM、UTF-8、GB18030 与自动识别（第 4 章）。"""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise LoadError("文件开头标着 UTF-16，内容却不完整或已损坏：请重新另存为 UTF-8 后再入库") from None
     if b"\x00" in data[:8192]:
         raise LoadError("不是文本文件（含有二进制内容）：请确认扩展名与内容相符")
-    for enc in ("utf-8", "gb18030"):  # GB18030 兼容 GBK/GB2312，短文本时比自动识别更可靠
-        try:
-            return data.decode(enc), enc
-        except UnicodeDecodeError:
-            pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
     from charset_normalizer import from_bytes
 
+    # GB18030 几乎能"解开"任何双字节文字（Big5、Shift-JIS 也不报错，只是变成乱码），所以先让 charset-normalizer
+    # 给它打"乱码分"：分低就按 GB18030（兼容 GBK/GB2312，短文本也稳），否则换它认出的编码
+    gb = from_bytes(data, cp_isolation=["gb18030"]).best()
+    if gb is not None and gb.chaos <= GB_MAX_CHAOS and _rare_share(str(gb)) <= GB_MAX_RARE:
+        return data.decode("gb18030"), "gb18030"
     best = from_bytes(data).best()
     if best is None:
-        raise LoadError("无法识别文件编码：请用编辑器把它另存为 UTF-8 后再入库")
+        raise LoadError("无法识别文件编码（不是 UTF-8/GBK，也认不出是 Big5、Shift-JIS 等）："
+                        "请用编辑器把它另存为 UTF-8 后再入库")
     return str(best), best.encoding
 
 

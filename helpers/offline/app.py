@@ -96,6 +96,7 @@ def create_app() -> FastAPI:
         reply = respond(
             messages,
             tools=body.get("tools") if body.get("tool_choice") != "none" else None,
+            response_format=body.get("response_format"),
             temperature=float(body.get("temperature") or 0.0),
             seed=body.get("seed"),
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),

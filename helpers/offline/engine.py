@@ -5,7 +5,9 @@
    挑出与问题最相关的 1～3 句原文作答，并带上资料里的来源编号 [n]；
 2. 资料里没有相关内容时，明确说"不知道"；
 3. 没有资料时，如实说明自己是离线教学模型；
-4. 请求带了工具（tools）时，按名称与描述的字面重合挑一个工具，按参数类型从问题中取值。
+4. 请求带了工具（tools）时，按名称与描述的字面重合挑一个工具，按参数类型从问题中取值；
+5. 请求要求 JSON Schema 格式（response_format 为 json_schema）时，把按上面规则得到的回答原样装进字段：
+   字符串字段填摘出的原句，字符串数组填逐句，整数数组填来源编号，其他字段不填（它不会理解字段的含义）。
 """
 
 from __future__ import annotations
@@ -174,10 +176,35 @@ def _pick_tool(question: str, tools: list[dict[str, Any]]) -> dict[str, Any] | N
     }
 
 
+def _fill_schema(content: str, response_format: dict[str, Any] | None) -> str:
+    """规则 5：把抽取式回答装进 JSON Schema 的字段，只是格式化，不是理解（第 3 章）。"""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return content
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return content
+    sources = sorted({int(n) for n in re.findall(r"\[(\d+)\]", content)})
+    text = re.sub(r"\[\d+\]", "", content.removeprefix("根据参考资料："))
+    filled: dict[str, Any] = {}
+    for name, spec in props.items():
+        if not isinstance(spec, dict):
+            continue
+        kind, items = spec.get("type"), (spec.get("items") or {}).get("type")
+        if kind == "string":
+            filled[name] = text
+        elif kind == "array" and items == "string":
+            filled[name] = split_sentences(text)
+        elif kind == "array" and items == "integer":
+            filled[name] = sources
+    return json.dumps(filled, ensure_ascii=False)
+
+
 def respond(
     messages: list[dict[str, Any]],
     *,
     tools: list[dict[str, Any]] | None = None,
+    response_format: dict[str, Any] | None = None,
     temperature: float = 0.0,
     seed: int | None = None,
     max_tokens: int | None = None,
@@ -212,6 +239,7 @@ def respond(
             content = _answer_from_material(question, blocks, temperature, rng)
         else:
             content = SELF_INTRO + f"这次没有收到参考资料，所以无法回答“{question[:40]}”。"
+    content = _fill_schema(content, response_format)
 
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:

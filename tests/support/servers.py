@@ -1,19 +1,18 @@
 """测试用的服务进程工具：空闲端口、等服务就绪、停子进程、在后台线程里跑一个应用。
 
 free_port、wait_until_up、stop_process 也是 helpers.app.server.serve_in_subprocess（压测自己起服务时用）
-要用的，只在那里定义一份，这里转出来；serve_in_thread 只有测试用，放在这里。
+要用的，只在那里定义一份，这里转出来；serve_in_thread 在 helpers.offline.background.serve_app 之上再等就绪路径。
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
 from helpers.app.server import free_port, serve_in_subprocess, stop_process, wait_until_up
+from helpers.offline.background import serve_app
 
 __all__ = ["free_port", "serve_in_subprocess", "serve_in_thread", "stop_process", "wait_until_up"]
 
@@ -21,14 +20,6 @@ __all__ = ["free_port", "serve_in_subprocess", "serve_in_thread", "stop_process"
 @contextmanager
 def serve_in_thread(app: FastAPI, timeout: float = 60.0, ready: str = "/health") -> Iterator[str]:
     """在后台线程里用 uvicorn 跑一个应用，ready 路径应答 200 后产出 http://127.0.0.1:端口，退出 with 时停止。"""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base + ready, timeout, alive=thread.is_alive)
+    with serve_app(app, timeout=timeout) as base:
+        wait_until_up(base + ready, timeout)
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
