@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,6 +44,12 @@ class CharNGram:
     def parameters(self) -> int:
         """模型存下的数字个数（每个“上下文 → 后继字”的次数算一个），用来和大模型的参数量对比。"""
         return len(self.vocab) + sum(len(ids) for table in self.tables for ids, _ in table.values())
+
+    def truncated(self, order: int) -> CharNGram:
+        """只看前 order-1 个字的低阶模型：共用同一批计数，与单独训练一个 order 阶模型完全相同（第 1 章）。"""
+        if not 1 <= order <= self.order:
+            raise ValueError(f"order 应在 1～{self.order} 之间")
+        return replace(self, order=order, tables=self.tables[: order - 1])
 
     def distribution(self, context: str) -> np.ndarray:
         """下一个字的概率分布（长度等于字表，和为 1）：从单字频率出发，逐阶与更长的上下文插值。"""
