@@ -13,7 +13,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from tests.support.browser import browser_or_skip
 from tools.notebooks import chapter_notebooks
 from tools.site.build import build
-from tools.site.exercises import EXERCISES_BEGIN, EXERCISES_END, TEACHING_DOC, exercises, exercises_markdown
+from tools.site.exercises import (
+    EXERCISES_BEGIN,
+    EXERCISES_END,
+    LESSONS_BEGIN,
+    LESSONS_END,
+    TEACHING_DOC,
+    Lesson,
+    exercises,
+    exercises_markdown,
+    lessons_markdown,
+)
 from tools.site.pages import COURSE_TITLE, PDF_NAME, Page
 from tools.site.pdf import build_pdf
 
@@ -164,6 +174,18 @@ def test_teaching_guide_lists_every_exercise():
     text = TEACHING_DOC.read_text(encoding="utf-8")
     block = text.split(EXERCISES_BEGIN)[1].split(EXERCISES_END)[0].strip()
     assert block == exercises_markdown(), "练习一览过期：运行 uv run python -m tools.site exercises --write"
+
+
+def test_teaching_guide_lesson_table_matches_the_notebooks():
+    text = TEACHING_DOC.read_text(encoding="utf-8")
+    block = text.split(LESSONS_BEGIN)[1].split(LESSONS_END)[0].strip()
+    assert block == lessons_markdown(), "课时表过期：运行 uv run python -m tools.site exercises --write"
+
+
+def test_lesson_estimate_rounds_up_to_whole_lessons():
+    row = Lesson("C9_demo", prose_chars=3000, code_cells=20, exercises=3)  # 10 + 20 + 36 分钟
+    assert (row.minutes, row.lessons) == (66, 2)
+    assert Lesson("C9_demo", 0, 45, 0).lessons == 1
 
 
 @pytest.mark.slow  # 构建网站

@@ -1,4 +1,4 @@
-"""练习一览：从各章笔记本读出练习与自检单元，写进教师指南 docs/teaching.md 的标记之间。"""
+"""练习一览与课时表：从各章笔记本读出练习、自检单元与篇幅，写进教师指南 docs/teaching.md 的标记之间。"""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ from pathlib import Path
 import nbformat
 
 from helpers.config import PROJECT_ROOT
+from helpers.text import CJK_CLASS
 from tools.notebooks import chapter_notebooks, solutions_for
 from tools.site.pages import render_title
 
 TEACHING_DOC = PROJECT_ROOT / "docs" / "teaching.md"
 EXERCISES_BEGIN = "<!-- 练习一览：由 uv run python -m tools.site exercises --write 生成，勿手改 -->"
 EXERCISES_END = "<!-- 练习一览结束 -->"
+LESSONS_BEGIN = "<!-- 课时表：由 uv run python -m tools.site exercises --write 生成，勿手改 -->"
+LESSONS_END = "<!-- 课时表结束 -->"
+# 课时估算：讲解正文约 300 字/分钟，每个代码单元约 1 分钟（运行并看懂输出），每道练习约 12 分钟；按 45 分钟一节向上取整
+_WORD_RE = re.compile(f"[{CJK_CLASS}]|[A-Za-z0-9]+")  # 一个汉字或一个英文单词算一个“字”
+CHARS_PER_MINUTE, MINUTES_PER_CELL, MINUTES_PER_EXERCISE, LESSON_MINUTES = 300, 1, 12, 45
 # 章末练习的单元标签：留给同学作答的单元、自检单元、（*_solutions 里的）参考答案
 SCAFFOLD_TAG, CHECK_TAG, ANSWER_TAG = "练习", "自检", "参考答案"
 _CHECK_CALL_RE = re.compile(r"check_exercise\(\s*(\d+)")
@@ -76,14 +82,61 @@ def exercises_markdown(notebooks: list[Path] | None = None) -> str:
     return "\n".join(lines)
 
 
-def update_teaching_doc(doc: Path = TEACHING_DOC) -> bool:
-    """把练习一览写进教师指南的标记之间；内容有变化时返回 True。"""
-    text = doc.read_text(encoding="utf-8")
-    head, sep, rest = text.partition(EXERCISES_BEGIN)
-    _, sep2, tail = rest.partition(EXERCISES_END)
+@dataclass(frozen=True)
+class Lesson:
+    """一章的篇幅：正文字数（Markdown 单元里的汉字数加英文单词数）、代码单元数、练习数与估算的课时。"""
+
+    chapter: str
+    prose_chars: int
+    code_cells: int
+    exercises: int
+
+    @property
+    def minutes(self) -> int:
+        return round(self.prose_chars / CHARS_PER_MINUTE + self.code_cells * MINUTES_PER_CELL
+                     + self.exercises * MINUTES_PER_EXERCISE)
+
+    @property
+    def lessons(self) -> int:
+        return -(-self.minutes // LESSON_MINUTES)
+
+
+def lesson(path: Path) -> Lesson:
+    """读出一章笔记本的篇幅（不含 *_solutions）。"""
+    nb = nbformat.read(path, as_version=4)
+    prose = sum(len(_WORD_RE.findall(c.source)) for c in nb.cells if c.cell_type == "markdown")
+    code = sum(1 for c in nb.cells if c.cell_type == "code")
+    return Lesson(path.stem, prose, code, len(exercises(path)))
+
+
+def lessons_markdown(notebooks: list[Path] | None = None) -> str:
+    """各章的篇幅与建议课时（Markdown 表格），写进教师指南。"""
+    lines = ["| 章 | 正文 / 代码单元 / 练习 | 估算 | 建议课时 |", "|---|---|---|---|"]
+    paths = chapter_notebooks() if notebooks is None else notebooks
+    rows = [lesson(path) for path in paths]
+    for path, row in zip(paths, rows):
+        size = f"约 {round(row.prose_chars, -2):,} 字 / {row.code_cells} / {row.exercises}"
+        lines.append(f"| {render_title(path)} | {size} | {row.minutes} 分钟 "
+                     f"| {row.lessons} 节（{row.lessons * LESSON_MINUTES} 分钟） |")
+    total = sum(r.lessons for r in rows)
+    hours = f"{total * LESSON_MINUTES / 60:g} 小时"
+    lines.append(f"| 合计 | | {sum(r.minutes for r in rows)} 分钟 | {total} 节（{hours}） |")
+    return "\n".join(lines).replace(",", " ")
+
+
+def _replace_block(text: str, begin: str, end: str, body: str, doc: Path) -> str:
+    head, sep, rest = text.partition(begin)
+    _, sep2, tail = rest.partition(end)
     if not (sep and sep2):
-        raise ValueError(f"{doc} 里缺少练习一览的标记 {EXERCISES_BEGIN} … {EXERCISES_END}")
-    new = f"{head}{EXERCISES_BEGIN}\n{exercises_markdown()}\n{EXERCISES_END}{tail}"
+        raise ValueError(f"{doc} 里缺少标记 {begin} … {end}")
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def update_teaching_doc(doc: Path = TEACHING_DOC) -> bool:
+    """把练习一览与课时表写进教师指南的标记之间；内容有变化时返回 True。"""
+    text = doc.read_text(encoding="utf-8")
+    new = _replace_block(text, EXERCISES_BEGIN, EXERCISES_END, exercises_markdown(), doc)
+    new = _replace_block(new, LESSONS_BEGIN, LESSONS_END, lessons_markdown(), doc)
     if new != text:
         doc.write_text(new, encoding="utf-8")
     return new != text
