@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from helpers.config import EVAL_DIR
 
 QA_FILE = EVAL_DIR / "qa.jsonl"
 QUESTION_TYPES = ("lookup", "paraphrase", "multi", "unanswerable")
+QUOTE_KEY = "quote"  # gold 里可选的原文片段：块的正文含这段原文才算命中（与切块方式无关）
+MIN_QUOTE_CHARS = 6  # 去掉空白后至少这么多字：太短的片段到处都能碰上
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,16 @@ def _check_gold(entry: Any, where: str) -> dict[str, Any]:
     if "page" in entry and (isinstance(entry["page"], bool) or not isinstance(entry["page"], int)
                             or entry["page"] < 0):
         raise ValueError(f"{where}：gold 的 page 应是从 0 开始的整数页码，现为 {entry['page']!r}")
+    if QUOTE_KEY in entry and (not isinstance(entry[QUOTE_KEY], str)
+                               or len(_squash_spaces(entry[QUOTE_KEY])) < MIN_QUOTE_CHARS):
+        raise ValueError(f"{where}：gold 的 quote 应是原文里的一小段（去掉空白后至少 {MIN_QUOTE_CHARS} 个字），"
+                         f"现为 {entry[QUOTE_KEY]!r}")
     return dict(entry)
+
+
+def _squash_spaces(text: str) -> str:
+    """去掉全部空白（含换行），核对 gold 的 quote 时不受断行与切块边界的影响。"""
+    return re.sub(r"\s+", "", text)
 
 
 def _qa_item(raw: dict[str, Any], where: str) -> QAItem:

@@ -13,7 +13,7 @@ from typing import Any
 import jieba
 from langchain_core.documents import Document
 
-from helpers.evaluation.dataset import QAItem
+from helpers.evaluation.dataset import QUOTE_KEY, QAItem, _squash_spaces
 from helpers.prompts import CITATION_MARK
 from helpers.rag import RagAnswer, Source
 
@@ -33,6 +33,15 @@ def metadata_of(item: Document | Source | Mapping[str, Any]) -> Mapping[str, Any
     return item
 
 
+def _text_of(item: Document | Source | Mapping[str, Any]) -> str | None:
+    """检索结果的正文：Document 取整块，Source 取摘录，元数据字典没有正文返回 None。"""
+    if isinstance(item, Document):
+        return item.page_content
+    if isinstance(item, Source):
+        return item.snippet
+    return None
+
+
 def _same(key: str, want: Any, got: Any) -> bool:
     if want == got:
         return True
@@ -44,19 +53,29 @@ def _same(key: str, want: Any, got: Any) -> bool:
     return str(want) == str(got)  # 其余按字符串形式比较：.jsonl 语料的 id 7 与 "7" 相同
 
 
-def matches(meta: Mapping[str, Any], gold: Mapping[str, Any]) -> bool:
-    """元数据包含金标准条目的每个键和值即为命中；页码按整数比较（第 6 章）。"""
-    return all(meta.get(key) is not None and _same(key, want, meta[key]) for key, want in gold.items())
+def matches(item: Document | Source | Mapping[str, Any], gold: Mapping[str, Any]) -> bool:
+    """元数据包含 gold 条目除 quote 外的每个键和值，且带 quote 时正文（去空白后）含这段原文，即为命中（第 6 章）。"""
+    meta = metadata_of(item)
+    if not all(meta.get(key) is not None and _same(key, want, meta[key])
+               for key, want in gold.items() if key != QUOTE_KEY):
+        return False
+    if QUOTE_KEY not in gold:
+        return True
+    text = _text_of(item)
+    if text is None:
+        raise ValueError(f"这条 gold 带 quote（{gold[QUOTE_KEY]!r}），要核对原文：请传入检索到的块（Document），"
+                         "而不只是它的元数据")
+    return _squash_spaces(str(gold[QUOTE_KEY])) in _squash_spaces(text)  # 去掉全部空白再比：不受断行影响
 
 
-def is_hit(metadata: Mapping[str, Any], gold: Sequence[Mapping[str, Any]]) -> bool:
-    """检索到的块算不算命中：它的元数据包含某一条 gold 的全部键值（第 6 章）。"""
-    return any(matches(metadata, g) for g in gold)
+def is_hit(item: Document | Source | Mapping[str, Any], gold: Sequence[Mapping[str, Any]]) -> bool:
+    """检索到的块算不算命中：它与某一条 gold 相符（元数据键值相同，带 quote 时正文含这段原文）（第 4 章）。"""
+    return any(matches(item, g) for g in gold)
 
 
 def first_hit_rank(docs: Sequence[Any], gold: Sequence[Mapping[str, Any]]) -> int | None:
     """第一个命中的名次（从 1 开始），没命中返回 None（第 4 章）。"""
-    return next((rank for rank, doc in enumerate(docs, 1) if is_hit(metadata_of(doc), gold)), None)
+    return next((rank for rank, doc in enumerate(docs, 1) if is_hit(doc, gold)), None)
 
 
 def _check(gold: Sequence[Mapping[str, Any]], k: int | None) -> None:
@@ -73,8 +92,7 @@ def first_matches(retrieved: Sequence[Any], gold: Sequence[Mapping[str, Any]],
     found: set[int] = set()
     out: list[int | None] = []
     for item in list(retrieved)[:k]:
-        meta = metadata_of(item)
-        new = next((j for j, g in enumerate(gold) if j not in found and matches(meta, g)), None)
+        new = next((j for j, g in enumerate(gold) if j not in found and matches(item, g)), None)
         if new is not None:
             found.add(new)
         out.append(new)
@@ -267,6 +285,15 @@ def cited_sources(answer: RagAnswer) -> list[Source]:
     return [s for s in answer.sources if s.n in marks]
 
 
+def _cited_chunk(answer: RagAnswer, src: Source) -> Document | Source:
+    """找回引用 [n] 对应的整块：Source 只带前 120 字的摘录，整块在 answer.retrieved 里。"""
+    for doc, _ in answer.retrieved:
+        if (doc.metadata.get("source") == src.source and doc.metadata.get("page") == src.page
+                and doc.page_content.strip().startswith(src.snippet)):
+            return doc
+    return src
+
+
 def citation_scores(answer: RagAnswer, gold: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """引用准确率（引用中命中任一金标准的比例，无引用记 0）与引用召回率（被引到的金标准占比）（第 6 章）。"""
     if not gold:
@@ -274,8 +301,9 @@ def citation_scores(answer: RagAnswer, gold: Sequence[Mapping[str, Any]]) -> dic
     cited = cited_sources(answer)
     if not cited:
         return {"citation_accuracy": 0.0, "citation_recall": 0.0, "cited": 0.0}
-    good = sum(is_hit(metadata_of(s), gold) for s in cited)
-    covered = sum(any(matches(metadata_of(s), g) for s in cited) for g in gold)
+    chunks = [_cited_chunk(answer, s) for s in cited]  # gold 带 quote 时要核对被引那一块的全文
+    good = sum(is_hit(c, gold) for c in chunks)
+    covered = sum(any(matches(c, g) for c in chunks) for g in gold)
     return {"citation_accuracy": good / len(cited), "citation_recall": covered / len(gold), "cited": 1.0}
 
 
