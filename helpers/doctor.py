@@ -1,7 +1,8 @@
 """环境检查：python -m helpers.doctor 打印一份可以整段贴进 issue 的中文报告（第 2 章）。
 
-每项一行：✓ 正常，✗ 必须修复（离线课程跑不起来），! 提醒（不影响离线课程）。
-离线课程能运行时退出码为 0，否则为 1。报告里的密钥一律遮盖。
+每项一行：✓ 正常，✗ 必须修复，! 提醒（不影响课程）。模型检查发出的请求与课程完全相同（get_chat_model 的温度、
+流式用量、get_embeddings 的嵌入请求），对 LLM_PROVIDER 与 EMBEDDING_PROVIDER 各查一遍；厂商的报错翻译成一句
+带修法的中文。离线课程能运行、且设置的提供方能为课程服务时退出码为 0，否则为 1。报告里的密钥一律遮盖。
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import re
 import sqlite3
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from helpers.config import (
     CACHE_DIR,
@@ -28,8 +32,8 @@ from helpers.config import (
 )
 from helpers.course.notebook import cjk_font_path
 from helpers.errors import explain_provider_error
-from helpers.llm import default_model, get_openai_client
-from helpers.providers import PROVIDERS, get_provider
+from helpers.llm import default_model, get_chat_model, get_embeddings
+from helpers.providers import PROVIDERS, Provider, get_provider
 
 try:
     import tomllib
@@ -44,6 +48,28 @@ KEY_PACKAGES = (
     "chromadb", "openai", "zhipuai", "pymupdf", "matplotlib", "fastapi", "gradio", "jieba", "rjieba",
 )
 PROBE_TIMEOUT = 15.0
+PROBE_PROMPT = "请只回答一个字：好"
+PROBE_TEXT = "环境检查：一句用来试嵌入接口的话"
+PROBE_TOOL_PROMPT = "请调用 multiply 工具计算 6 乘以 7"
+# 第 3 章 bind_tools 用的那种工具（OpenAI 格式），只用来看模型会不会发起工具调用
+PROBE_TOOL = {"type": "function", "function": {
+    "name": "multiply", "description": "计算两个数的乘积",
+    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                   "required": ["a", "b"]}}}
+
+# 分地域的提供方：各地域的密钥不通用，401/403 时提示另一个地域的地址（2026-12-01 核对）
+# - DashScope 北京 dashscope.aliyuncs.com 与新加坡 dashscope-intl.aliyuncs.com，密钥分地域
+#   （alibabacloud.com/help/en/model-studio "keys are region-specific"；NousResearch/hermes-agent#3912）
+# - Moonshot 中国 api.moonshot.cn 与国际 api.moonshot.ai，密钥不通用，用错地域是 401 "Invalid Authentication"
+#   （lidge-jun/opencodex#728 引用 Moonshot 文档 "Mixing keys across platforms returns 401"；can1357/oh-my-pi#6052）
+# - 智谱 open.bigmodel.cn 与 z.ai 国际站 api.z.ai，密钥分开（zai-org/z-ai-sdk-python README_CN）
+REGIONAL_BASE_URLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dashscope": (("北京", "https://dashscope.aliyuncs.com/compatible-mode/v1"),
+                  ("新加坡", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1")),
+    "moonshot": (("中国站", "https://api.moonshot.cn/v1"), ("国际站", "https://api.moonshot.ai/v1")),
+    "zhipuai": (("bigmodel.cn", "https://open.bigmodel.cn/api/paas/v4"),
+                ("z.ai 国际站", "https://api.z.ai/api/paas/v4")),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,7 @@ class Check:
     ok: bool
     detail: str
     required: bool = True
+    provider: str | None = None  # 检查真实提供方的项目：失败不影响离线课程
 
     @property
     def symbol(self) -> str:
@@ -146,26 +173,123 @@ def check_keys(settings: Settings) -> Check:
     return Check("提供方密钥", True, "；".join(parts))
 
 
-def check_model_call(settings: Settings) -> Check:
-    """用当前提供方真实调用一次：离线时在进程内，真实提供方发一个极小的请求（第 2 章）。"""
-    spec = get_provider(settings.llm_provider)
-    name = f"模型调用（{spec.name}）"
-    offline = spec.name == "offline"
+def _base_url(settings: Settings, spec: Provider) -> str:
+    return settings.base_urls.get(spec.name, spec.base_url)
+
+
+def region_hint(settings: Settings, spec: Provider) -> str | None:
+    """分地域的提供方：密钥被拒时提示另一个地域的 base_url（第 2 章）。"""
+    regions = REGIONAL_BASE_URLS.get(spec.name)
+    if not regions:
+        return None
+    current = _base_url(settings, spec).rstrip("/")
+    here = next((label for label, url in regions if url == current), None)
+    other = [(label, url) for label, url in regions if url != current]
+    names = "与".join(label for label, _ in regions)
+    label, url = other[0] if here else regions[-1]
+    return f"若密钥属于{label}，设置 {spec.env_prefix}_BASE_URL={url}（{names}的密钥不通用）"
+
+
+def start_hint(settings: Settings, spec: Provider, model: str) -> str | None:
+    """本地模型服务（Ollama、vLLM）没启动时，告诉人怎样启动（第 2 章）。"""
+    if spec.name == "ollama":
+        return f"先在另一个终端运行 ollama serve，再 ollama pull {model}"
+    if spec.name == "vllm":
+        port = urlsplit(_base_url(settings, spec)).port or 8000
+        return f"先在另一个终端运行 vllm serve {model} --port {port}（端口要与 VLLM_BASE_URL 一致）"
+    return None
+
+
+def _explain(exc: BaseException, settings: Settings, spec: Provider, *, model: str,
+             model_env: str = "LLM_MODEL") -> str:
+    """把一次探测的异常翻译成一句中文，带上本提供方的变量名、地址与地域提示。"""
+    return explain_provider_error(
+        exc, key_env=spec.key_env, key_url=spec.key_url, timeout=PROBE_TIMEOUT,
+        model=model, model_env=model_env, temperature=settings.temperature,
+        base_url=_base_url(settings, spec), base_url_env=f"{spec.env_prefix}_BASE_URL",
+        region_hint=region_hint(settings, spec), start_hint=start_hint(settings, spec, model),
+    )
+
+
+def _embedding_model(settings: Settings, spec: Provider) -> str:
+    """get_embeddings 会用的嵌入模型名（离线嵌入不看 EMBEDDING_MODEL）。"""
+    named = settings.embedding_model if spec.name != "offline" else None
+    return named or spec.embedding_model or "（未设置）"
+
+
+def probe_settings(settings: Settings) -> Settings:
+    """探测用的设置：与课程相同，只是超时更短、不重试、不走回答缓存（第 2 章）。"""
+    return settings.with_overrides(timeout=PROBE_TIMEOUT, max_retries=0, llm_cache=False)
+
+
+Verdict = tuple[bool, str, bool]  # (是否正常, 说明, 失败时是否必须修复)
+
+
+def _probe(settings: Settings, title: str, call: Callable[[Settings], Any], judge: Callable[[Any], Verdict], *,
+           embedding: bool = False, required: bool = True, suffix: str = "") -> Check:
+    """用探测设置调用 call，再由 judge 判断结果；出错时把厂商的报错翻译成一句中文。"""
+    spec = get_provider(settings.embedding_provider if embedding else settings.llm_provider)
+    name = f"{title}（{spec.name}）"
     try:
-        client = get_openai_client(settings=settings, timeout=PROBE_TIMEOUT, max_retries=0)
-        resp = client.chat.completions.create(
-            model=default_model(settings=settings),
-            messages=[{"role": "user", "content": "请只回答一个字：好"}],
-            max_tokens=8,
-        )
+        result = call(probe_settings(settings))
     except Exception as exc:  # noqa: BLE001 - 报告里只要一句中文，不要回溯
-        detail = explain_provider_error(exc, key_env=spec.key_env, key_url=spec.key_url,
-                                        timeout=PROBE_TIMEOUT)
-        if not offline:
-            detail += "；离线课程不受影响（LLM_PROVIDER=offline）"
-        return Check(name, False, detail, required=offline)
-    usage = resp.usage.total_tokens if resp.usage else 0
-    return Check(name, True, f"{resp.model} 回答正常（{usage} tokens）")
+        model = _embedding_model(settings, spec) if embedding else default_model(settings=settings)
+        detail = _explain(exc, settings, spec, model=model, model_env="EMBEDDING_MODEL" if embedding else "LLM_MODEL")
+        return Check(name, False, detail + suffix, required=required, provider=spec.name)
+    ok, detail, must = judge(result)
+    return Check(name, ok, detail, required=must, provider=spec.name)
+
+
+def check_model_call(settings: Settings) -> Check:
+    """用课程的 get_chat_model（同样的温度与参数）真实调用一次：离线时在进程内（第 2 章）。"""
+    def judge(reply: Any) -> Verdict:
+        usage = (reply.usage_metadata or {}).get("total_tokens", 0)
+        served = reply.response_metadata.get("model_name") or default_model(settings=settings)
+        return True, f"{served} 回答正常（temperature={settings.temperature}，{usage} tokens）", True
+
+    return _probe(settings, "模型调用", lambda s: get_chat_model(settings=s).invoke(PROBE_PROMPT), judge)
+
+
+def _judge_stream(chunks: list[Any]) -> Verdict:
+    usage = sum((c.usage_metadata or {}).get("total_tokens", 0) for c in chunks)
+    if not chunks:
+        return False, "流式调用没有返回任何内容：请把这份报告贴进 issue", True
+    if not usage:
+        return False, "流式回答正常，但最后没有带回用量（usage）：课程的用量与费用统计会记成 0", False
+    return True, f"流式回答正常，用量 {usage} tokens", True
+
+
+def check_stream(settings: Settings) -> Check:
+    """用课程的方式流式调用一次（stream_options.include_usage），看最后是否带回用量（第 2 章）。"""
+    return _probe(settings, "流式输出与用量", lambda s: list(get_chat_model(settings=s).stream(PROBE_PROMPT)),
+                  _judge_stream)
+
+
+def _judge_tools(reply: Any) -> Verdict:
+    called = [c["name"] for c in reply.tool_calls]
+    if not called:
+        return False, "模型没有发起工具调用，只回答了文字：第 3 章的工具单元格会显示这一点", False
+    return True, f"模型调用了 {'、'.join(called)}", False
+
+
+def check_tool_call(settings: Settings) -> Check:
+    """像第 3 章那样 bind_tools 后调用一次，看模型会不会发起工具调用；失败只是提醒（第 2 章）。"""
+    return _probe(settings, "工具调用",
+                  lambda s: get_chat_model(settings=s).bind_tools([PROBE_TOOL]).invoke(PROBE_TOOL_PROMPT),
+                  _judge_tools, required=False, suffix="（只影响第 3 章的工具单元格）")
+
+
+def check_embeddings(settings: Settings) -> Check:
+    """用课程的 get_embeddings（同样的模型、编码与批大小）嵌入一句话（第 2 章）。"""
+    model = _embedding_model(settings, get_provider(settings.embedding_provider))
+
+    def judge(vectors: list[list[float]]) -> Verdict:
+        if len(vectors) != 1 or not vectors[0]:
+            return False, f"{model} 没有返回向量：请检查 EMBEDDING_MODEL", True
+        return True, f"{model} 返回 {len(vectors[0])} 维向量", True
+
+    return _probe(settings, "嵌入", lambda s: get_embeddings(settings=s).embed_documents([PROBE_TEXT]), judge,
+                  embedding=True)
 
 
 def check_sqlite(text: str = sqlite3.sqlite_version) -> Check:
@@ -232,9 +356,17 @@ def run_checks() -> list[Check]:
     if settings is not None:
         spec = get_provider(settings.llm_provider)
         model = settings.llm_model or spec.chat_model
+        emb = get_provider(settings.embedding_provider)
+        emb_model = _embedding_model(settings, emb)
         checks.append(Check("当前模型", True, f"{spec.name}（{spec.label}） {model}"))
+        checks.append(Check("当前嵌入", True, f"{emb.name}（{emb.label}） {emb_model}"))
         checks.append(check_keys(settings))
-        checks.append(check_model_call(settings))
+        chat = check_model_call(settings)
+        checks.append(chat)
+        if chat.ok:  # 一次调用都不成功时，流式与工具调用只会报同样的错
+            checks.append(check_stream(settings))
+            checks.append(check_tool_call(settings))
+        checks.append(check_embeddings(settings))
     checks.append(check_sqlite())
     checks.append(check_cjk_font())
     if settings is not None:
@@ -251,7 +383,11 @@ def report(checks: list[Check]) -> str:
     ]
     failed = [c for c in checks if not c.ok and c.required]
     warned = [c for c in checks if not c.ok and not c.required]
-    if failed:
+    providers = sorted({c.provider for c in failed if c.provider})
+    if failed and all(c.provider and c.provider != "offline" for c in failed):
+        lines.append(f"结论：有 {len(failed)} 项必须修复（✗）：{'、'.join(providers)} 现在不能为课程服务，"
+                     "按上面的说明改 .env；离线课程不受影响（LLM_PROVIDER=offline）")
+    elif failed:
         lines.append(f"结论：有 {len(failed)} 项必须修复（✗），离线课程暂时无法运行")
     else:
         extra = f"；另有 {len(warned)} 项提醒（!）" if warned else ""
@@ -260,7 +396,7 @@ def report(checks: list[Check]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """命令行入口：打印报告，离线课程可运行时返回 0，否则返回 1（第 2 章）。"""
+    """命令行入口：打印报告；离线课程可运行、设置的提供方也能用时返回 0，否则返回 1（第 2 章）。"""
     checks = run_checks()
     print(report(checks))
     return 0 if all(c.ok or not c.required for c in checks) else 1

@@ -88,12 +88,117 @@ def provider_error_kind(exc: BaseException) -> str:
     return next((kind for cls, kind in kinds if isinstance(exc, cls)), "other")
 
 
+# 厂商报错里能认出的几种原因（小写子串）。依据厂商文档或公开报错原文，2026-12-01 核对：
+# - OpenAI 风格的错误体 {"error": {"message", "type", "param", "code"}}：余额 code=insufficient_quota（429），
+#   上下文超长 code=context_length_exceeded、"This model's maximum context length is …"，
+#   模型不存在 code=model_not_found（404）；o 系列 "Only the default (1) value is supported"
+#   （github.com/langchain-ai/langchainjs/issues/1929，crewAIInc/crewAI-examples/issues/121）
+# - DeepSeek 错误码页 api-docs.deepseek.com/quick_start/error_codes："402 - Insufficient Balance"
+#   （余额不足，充值后才好）；未知模型 400 "Model Not Exist"（langbot-app/LangBot#1643）
+# - Moonshot/Kimi：kimi-k2.x 400 "invalid temperature: only 1 is allowed for this model"（HKUDS/nanobot#202）；
+#   下线模型 404 "Not found the model … or Permission denied"（diillson/chatcli#1344）
+# - 智谱：400 code 1211 "模型不存在，请检查模型代码"；1214 "temperature参数非法"（songquanpeng/one-api#1141）
+# - 千帆 v2 嵌入：encoding_format "当前只支持float"（cloud.baidu.com/doc/qianfan-api/s/Fm7u3ropn）
+# - vLLM 没开工具调用：400 '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+#   （vllm-project/vllm#9986）
+_BALANCE_HINTS = ("insufficient_quota", "insufficient balance", "exceeded your current quota", "余额不足",
+                  "arrearage")
+_TEMPERATURE_ONE_HINTS = ("only 1 is allowed", "only the default (1)", "default (1) value")
+_CONTEXT_HINTS = ("context_length_exceeded", "maximum context length", "context window",
+                  "exceeded model token limit", "input is too long", "超过最大长度", "上下文长度")
+_MODEL_HINTS = ("model_not_found", "model not exist", "not found the model", "模型不存在", "'code': '1211'",
+                "no such model", "unknown model", "invalid model", "model does not exist")
+_MODEL_404_HINTS = ("model",)
+_TOOL_HINTS = ("tool choice", "tool_choice", "enable-auto-tool-choice", "tool-call-parser", "does not support tools",
+               "tools is not supported", "function calling is not supported", "not support function")
+
+
+def _provider_text(exc: BaseException) -> str:
+    """异常里厂商返回的全部文字（message、错误体的 code/type/param），小写，用来认原因。"""
+    body = getattr(exc, "body", None)
+    parts = [str(getattr(exc, "message", "") or exc)]
+    if isinstance(body, dict):
+        parts += [f"{k}={v}" for k, v in body.items()]
+        parts.append(f"'code': '{body.get('code')}'")
+    elif body is not None:
+        parts.append(str(body))
+    return " ".join(parts).lower()
+
+
+def _vendor_message(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
+    """厂商报错原文的一小段（遮盖密钥），放在说明里方便对照。"""
+    body = getattr(exc, "body", None)
+    text = body.get("message") if isinstance(body, dict) else body
+    text = str(text if text else getattr(exc, "message", "") or "").replace("\n", " ").strip()
+    return redact(text, secrets)[:120]
+
+
+def _doctor_reason(exc: BaseException, kind: str) -> str | None:
+    """在 kind 之下再细分：balance、temperature_one、temperature、context、tools、model、encoding 或 None。"""
+    status = getattr(exc, "status_code", None)
+    if kind in {"timeout", "connection", "other"} or status is None:
+        return None
+    text = _provider_text(exc)
+    if status == 402 or any(h in text for h in _BALANCE_HINTS):
+        return "balance"
+    if "temperature" in text and status in {400, 422}:
+        return "temperature_one" if any(h in text for h in _TEMPERATURE_ONE_HINTS) else "temperature"
+    if any(h in text for h in _CONTEXT_HINTS):
+        return "context"
+    if status in {400, 422} and any(h in text for h in _TOOL_HINTS):
+        return "tools"
+    if any(h in text for h in _MODEL_HINTS) or (status == 404 and any(h in text for h in _MODEL_404_HINTS)):
+        return "model"
+    if "encoding_format" in text or "base64" in text:
+        return "encoding"
+    return None
+
+
 def _doctor_line(exc: BaseException, kind: str, key_env: str | None, key_url: str | None,
-                 timeout: float | None) -> str:
-    """环境检查（doctor）的说法：面向正在配置 .env 的人。"""
+                 timeout: float | None, hints: dict[str, str | float | None] | None = None) -> str:
+    """环境检查（doctor）的说法：面向正在配置 .env 的人；hints 给出模型、温度、地址等，说法更具体。"""
     if isinstance(exc, CourseError):
         return str(exc)
+    hints = hints or {}
     status_code = getattr(exc, "status_code", "?")
+    model_env, model = hints.get("model_env") or "LLM_MODEL", hints.get("model")
+    reason = _doctor_reason(exc, kind)
+    if reason == "balance":
+        return f"账户余额不足或额度已用完（{status_code}）：请到厂商控制台充值或更换套餐，重试不会好转"
+    if reason == "temperature_one":
+        return "该模型只接受 temperature=1：设置 LLM_TEMPERATURE=1"
+    if reason == "temperature":
+        shown = f"={hints['temperature']}" if hints.get("temperature") is not None else ""
+        return (f"该模型不接受 temperature{shown}（{status_code}）：在 .env 设置 LLM_TEMPERATURE 为厂商允许的值"
+                f"（例如 0.01 或 1）")
+    if reason == "context":
+        return (f"输入超出模型的上下文长度（{status_code}）：在 .env 设置 {model_env}=…（上下文更长的模型），"
+                "或减少检索片段与对话历史")
+    if reason == "tools":
+        return (f"该模型或服务不支持工具调用（{status_code}）：换支持工具的模型（{model_env}=…）；"
+                "vLLM 启动时要加 --enable-auto-tool-choice --tool-call-parser <解析器>")
+    if reason == "model":
+        named = f" {model} " if model else ""
+        return f"模型{named}不存在或已下线（{status_code}）：在 .env 设置 {model_env}=…（换成厂商模型列表里现有的名字）"
+    if reason == "encoding":
+        return (f"嵌入接口不接受课程请求的编码格式（{status_code} encoding_format）："
+                "暂时设置 EMBEDDING_PROVIDER=offline，并把这份报告贴进 issue")
+    region, start = hints.get("region_hint"), hints.get("start_hint")
+    base_url, url_env = hints.get("base_url"), hints.get("base_url_env")
+    if kind == "auth" and region:
+        return f"密钥无效（401）：请检查 .env 中的 {key_env}（申请地址：{key_url}）；{region}"
+    if kind == "permission" and region:
+        return f"没有权限（403）：账户可能未开通该模型，或密钥与地域不匹配；{region}"
+    if kind == "not_found" and url_env:
+        return f"找不到模型或地址（404）：请检查 {model_env} 与 {url_env}"
+    if kind == "connection" and start:
+        return f"连不上本地服务 {base_url}：{start}"
+    if kind == "timeout" and start:
+        return f"本地服务 {base_url} {timeout or 0:.0f} 秒内没有响应：{start}，或换一个更小的模型"
+    if kind == "status" and isinstance(status_code, int) and 400 <= status_code < 500:
+        said = _vendor_message(exc)
+        return (f"请求被拒绝（{status_code}）：{said}；重试不会好转，按提示改 .env（{model_env}、LLM_TEMPERATURE），"
+                "或把这份报告贴进 issue")
     lines = {
         "auth": f"密钥无效（401）：请检查 .env 中的 {key_env}（申请地址：{key_url}）",
         "permission": "没有权限（403）：账户可能未开通该模型或余额不足",
@@ -130,12 +235,12 @@ def _app_line(exc: BaseException, kind: str, secrets: Iterable[str | None] = ())
 
 def explain_provider_error(exc: BaseException, *, audience: Literal["doctor", "app"] = "doctor",
                            key_env: str | None = None, key_url: str | None = None,
-                           timeout: float | None = None) -> str:
+                           timeout: float | None = None, **hints: str | float | None) -> str:
     """把调用模型时的异常翻译成一句中文建议；audience 选环境检查（doctor）或应用（app）的说法（第 2、7 章）。"""
     kind = provider_error_kind(exc)
     if audience == "app":
         return _app_line(exc, kind)
-    return _doctor_line(exc, kind, key_env, key_url, timeout)
+    return _doctor_line(exc, kind, key_env, key_url, timeout, hints)
 
 
 # 应用把每类异常映射成的 HTTP 状态码

@@ -80,3 +80,44 @@ def test_errors_is_the_ground_floor():
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m.startswith("helpers")]
+
+
+def vendor_error(code: int, body: object) -> openai.APIStatusError:
+    """像 openai SDK 那样从厂商的错误体造异常：{"error": {...}} 取里层，其余原样。"""
+    response = httpx.Response(code, request=REQUEST)
+    data = body.get("error", body) if isinstance(body, dict) else body
+    cls = {401: openai.AuthenticationError, 403: openai.PermissionDeniedError, 404: openai.NotFoundError,
+           429: openai.RateLimitError}.get(code, openai.BadRequestError if code == 400 else openai.APIStatusError)
+    return cls(f"Error code: {code} - {body}", response=response, body=data)
+
+
+def test_doctor_wording_for_vendor_bodies():
+    def line(exc: BaseException, **hints) -> str:
+        return explain_provider_error(exc, key_env="X_API_KEY", key_url="https://example.invalid", timeout=15.0,
+                                      **hints)
+
+    kimi = vendor_error(400, {"error": {"message": "invalid temperature: only 1 is allowed for this model",
+                                        "type": "invalid_request_error"}})
+    assert line(kimi) == "该模型只接受 temperature=1：设置 LLM_TEMPERATURE=1"
+    gone = vendor_error(400, {"message": "Model Not Exist"})
+    assert line(gone, model="deepseek-chat") == (
+        "模型 deepseek-chat 不存在或已下线（400）：在 .env 设置 LLM_MODEL=…（换成厂商模型列表里现有的名字）")
+    assert line(gone) == "模型不存在或已下线（400）：在 .env 设置 LLM_MODEL=…（换成厂商模型列表里现有的名字）"
+    broke = vendor_error(402, {"error": {"message": "Insufficient Balance", "type": "unknown_error"}})
+    assert line(broke).startswith("账户余额不足或额度已用完（402）") and "重试不会好转" in line(broke)
+    # 404 没有提到模型：旧说法，但把 <前缀> 换成真实的变量名
+    assert line(status_error(openai.NotFoundError, 404), base_url_env="DEEPSEEK_BASE_URL") == (
+        "找不到模型或地址（404）：请检查 LLM_MODEL 与 DEEPSEEK_BASE_URL")
+    assert line(openai.APIConnectionError(request=REQUEST), base_url="http://localhost:11434/v1",
+                start_hint="先运行 ollama serve") == "连不上本地服务 http://localhost:11434/v1：先运行 ollama serve"
+    # 厂商原文里的密钥不会回显
+    leaky = vendor_error(400, {"error": {"message": "bad request for key sk-abcdefgh12345678"}})
+    assert "sk-abcdefgh" not in line(leaky) and line(leaky).startswith("请求被拒绝（400）：")
+
+
+def test_app_wording_is_unchanged_by_the_doctor_cases():
+    keep = "对话记录已保留，可以稍后重试。"
+    kimi = vendor_error(400, {"error": {"message": "invalid temperature: only 1 is allowed for this model"}})
+    assert describe_error(kimi) == (
+        502, f"模型服务出错（400）：Error code: 400 - {{'error': {{'message': 'invalid temperature: only 1 is allowed "
+             f"for this model'}}}}。{keep}")

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
@@ -216,16 +217,24 @@ class KnowledgeRetriever(BaseRetriever):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    def _get_relevant_documents(self, query: str, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None, **_ignored: Any) -> list[Document]:
+        # invoke(问题, k=2) 只改这一次返回几块；其他调用参数（如 verbose）和以前一样不起作用
+        k = self.k if k is None else k
         options: dict[str, Any] = {"filter": self.filter}
         if self.kind == "mmr":
             options.update(fetch_k=self.fetch_k, lambda_mult=self.lambda_mult)
         return [
             Document(page_content=d.page_content, id=d.id,
                      metadata={**d.metadata, "score": round(s, 6), DENSE_SCORE: cos, DENSE_QUERY: query})
-            for d, s, cos in self.kb.scored(self.kind, query, self.k, **options)
+            for d, s, cos in self.kb.scored(self.kind, query, k, **options)
         ]
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: int | None = None, **_ignored: Any) -> list[Document]:
+        # BaseRetriever 默认的异步版不转交调用参数，所以这里自己把 k 带过去
+        return await run_in_executor(None, self._get_relevant_documents, query,
+                                     run_manager=run_manager.get_sync(), k=k)
 
 
 _COURSE_KB: dict[tuple[Any, ...], KnowledgeBase] = {}

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from helpers.offline import embeddings as emb
-from helpers.offline.engine import MODEL_ID, respond
+from helpers.offline.engine import MODEL_ID, forced_tool, respond
 from helpers.text import count_tokens
 
 FAULT_HEADER = "x-offline-fault"
@@ -93,9 +93,18 @@ def create_app() -> FastAPI:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return _error(400, "messages 必须是非空列表", "invalid_request_error", "invalid_messages")
+        tools, tool_choice = body.get("tools"), body.get("tool_choice")
+        forced = forced_tool(tool_choice)
+        if forced is not None and not tools:  # 与 OpenAI 一样：强制调用工具却没给工具，是请求写错了
+            return _error(400, "tool_choice 要求调用工具，但请求里没有 tools", "invalid_request_error",
+                          "invalid_tool_choice")
+        if forced and forced not in {(t.get("function") or t).get("name") for t in tools if isinstance(t, dict)}:
+            return _error(400, f"tool_choice 指定的工具 {forced!r} 不在 tools 里", "invalid_request_error",
+                          "invalid_tool_choice")
         reply = respond(
             messages,
-            tools=body.get("tools") if body.get("tool_choice") != "none" else None,
+            tools=tools if tool_choice != "none" else None,
+            tool_choice=tool_choice,
             response_format=body.get("response_format"),
             temperature=float(body.get("temperature") or 0.0),
             seed=body.get("seed"),

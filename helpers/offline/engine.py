@@ -6,6 +6,8 @@
 2. 资料里没有相关内容时，明确说"不知道"；
 3. 没有资料时，如实说明自己是离线教学模型；
 4. 请求带了工具（tools）时，按名称与描述的字面重合挑一个工具，按参数类型从问题中取值；
+   tool_choice 强制调用（指名某个工具，或 "required"/"any"）时一定调用：指名的那个，或重合最多的那个
+   （都不重合就取第一个）；取不到值的数字参数留空，没有参数的工具给 {}；
 5. 请求要求 JSON Schema 格式（response_format 为 json_schema）时，把按上面规则得到的回答原样装进字段：
    字符串字段填摘出的原句，字符串数组填逐句，整数数组填来源编号，其他字段不填（它不会理解字段的含义）。
 """
@@ -141,16 +143,27 @@ def _answer_from_material(
     return "根据参考资料：" + "".join(parts)
 
 
-def _pick_tool(question: str, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """按字面重合选工具，按参数类型从问题里取值；选不出就返回 None。"""
+def _pick_tool(question: str, tools: list[dict[str, Any]], forced: str | None = None
+               ) -> dict[str, Any] | None:
+    """按字面重合选工具，按参数类型从问题里取值；选不出就返回 None。
+
+    forced 是 tool_choice 强制的工具名（"" 表示任选一个）：这时一定返回一次调用。
+    """
     qf = set(features(question))
     best, best_score = None, 0.0
     for tool in tools:
         fn = tool.get("function", tool)
+        if forced:  # 指名的工具：不比较，直接用它
+            if fn.get("name") == forced:
+                best = fn
+                break
+            continue
         desc = f"{fn.get('name', '')} {fn.get('description', '')}".replace("_", " ")
         score = len(qf & set(features(desc))) / (len(qf) + 1)
         if score > best_score:
             best, best_score = fn, score
+    if best is None and forced == "" and tools:  # 必须调用却一个都不重合：取第一个
+        best = tools[0].get("function", tools[0])
     if best is None:
         return None
     props = (best.get("parameters") or {}).get("properties", {})
@@ -161,6 +174,8 @@ def _pick_tool(question: str, tools: list[dict[str, Any]]) -> dict[str, Any] | N
         kind = schema.get("type")
         if kind in {"number", "integer"}:
             if not numbers:
+                if forced is not None:  # 强制调用：问题里没有数字就不填，让工具自己报缺参数
+                    continue
                 return None
             raw = numbers.pop(0)
             args[name] = int(float(raw)) if kind == "integer" else float(raw)
@@ -174,6 +189,18 @@ def _pick_tool(question: str, tools: list[dict[str, Any]]) -> dict[str, Any] | N
         "type": "function",
         "function": {"name": best["name"], "arguments": json.dumps(args, ensure_ascii=False)},
     }
+
+
+def forced_tool(tool_choice: Any) -> str | None:
+    """tool_choice 强制调用的工具名：指名时是名字，"required"/"any" 时是 ""，不强制时是 None（第 3 章）。"""
+    if tool_choice in ("required", "any"):
+        return ""
+    if isinstance(tool_choice, dict):  # {"type": "function", "function": {"name": …}}，或 {…, "name": …}
+        fn = tool_choice.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else tool_choice.get("name")
+        if isinstance(name, str) and name:
+            return name
+    return None
 
 
 def _fill_schema(content: str, response_format: dict[str, Any] | None) -> str:
@@ -208,12 +235,19 @@ def respond(
     temperature: float = 0.0,
     seed: int | None = None,
     max_tokens: int | None = None,
+    tool_choice: Any = None,
 ) -> Reply:
     """按上面的规则回答一组对话消息（第 2 章）。"""
     prompt_text = "\n".join(_text_of(m) for m in messages)
     prompt_tokens = count_tokens(prompt_text) + 4 * len(messages)
     rng = random.Random(_seed_for(messages, seed))
     question = _question_of(messages)
+
+    forced = forced_tool(tool_choice) if tools else None
+    if forced is not None:  # 强制调用工具：即使工具已经返回过结果，也照样再调用（与 OpenAI 的规定一致）
+        call = _pick_tool(question, tools or [], forced)
+        if call is not None:
+            return Reply("", [call], "tool_calls", prompt_tokens, count_tokens(json.dumps(call)))
 
     # 工具调用的后半程：工具已经返回了结果，就把结果转述给用户
     tail_tools = []
