@@ -45,9 +45,9 @@ def _short_title(text: str) -> str:
     return first if len(first) <= 40 else first[:39] + "…"
 
 
-def exercises(path: Path) -> list[Exercise]:
-    """读出一章“## 练习”之后的每道练习与它的自检单元。"""
-    nb = nbformat.read(path, as_version=4)
+def exercises(path: Path, nb: nbformat.NotebookNode | None = None) -> list[Exercise]:
+    """读出一章“## 练习”之后的每道练习与它的自检单元（已读入的 nb 可直接传进来）。"""
+    nb = nbformat.read(path, as_version=4) if nb is None else nb
     start = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
                   and any(ln.strip() == "## 练习" for ln in c.source.splitlines())), None)
     if start is None:
@@ -106,7 +106,7 @@ def lesson(path: Path) -> Lesson:
     nb = nbformat.read(path, as_version=4)
     prose = sum(len(_WORD_RE.findall(c.source)) for c in nb.cells if c.cell_type == "markdown")
     code = sum(1 for c in nb.cells if c.cell_type == "code")
-    return Lesson(path.stem, prose, code, len(exercises(path)))
+    return Lesson(path.stem, prose, code, len(exercises(path, nb)))
 
 
 def lessons_markdown(notebooks: list[Path] | None = None) -> str:
