@@ -22,16 +22,20 @@ LAYERS: list[tuple[str, ...]] = [
     ("callbacks", "history"),  # 回调与会话历史只依赖 providers 与 text
     ("llm",),
     ("knowledge.clean",),  # 纯文本清洗：load 读 PDF 时调用它，所以在 load 之下
+    ("knowledge.formats", "knowledge.pdf"),  # Office/网页/字幕解析与 PDF 版面：load 按扩展名调用它们
     ("knowledge.load",),
     ("knowledge.split",),
     ("knowledge.collection",),
     ("knowledge.search",),  # 纯排序：index 调用它
+    ("knowledge.rerank",),  # 重排：离线重排器与服务商重排 API，store 的两阶段检索调用它
     ("knowledge.ingest", "knowledge.index"),
     ("knowledge.store",),
     ("knowledge",),  # knowledge/__init__ 转出各子模块的名字
     ("rag",),
+    ("transforms",),  # 查询变换（多查询、HyDE、后退一步、分解、自查询）：建在检索器与问答链之上
     ("evaluation.dataset",),
     ("evaluation.metrics",),
+    ("evaluation.compare",),  # 自助法置信区间与检索器对比
     ("evaluation.judge",),
     ("evaluation.experiment",),
     ("evaluation.bench",),
