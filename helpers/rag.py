@@ -32,9 +32,22 @@ class Retriever(Protocol):
 UNKNOWN_SOURCE = "未知来源"
 
 
-def source_label(source: str, page: int | None) -> str:
+def source_label(source: str, page: int | None, where: str | None = None) -> str:
     """出处的写法："rag.md"或"handbook.pdf 第 3 页"（page 从 0 数，显示从 1 数）（第 5 章）。"""
-    return source + (f" 第 {int(page) + 1} 页" if page is not None else "")
+    return source + (f" 第 {int(page) + 1} 页" if page is not None else "") + (f" {where}" if where else "")
+
+
+def locator(metadata: dict[str, Any]) -> str | None:
+    """页码以外能定位原文的位置：第 3 张幻灯片、工作表「三月」第 7 行、00:01:05–00:01:40（第 8 章）。"""
+    if metadata.get("slide") is not None:
+        return f"第 {metadata['slide']} 张幻灯片"
+    if metadata.get("row") is not None:
+        sheet = f"工作表「{metadata['sheet']}」" if metadata.get("sheet") else ""
+        return f"{sheet}第 {metadata['row']} 行"
+    if metadata.get("time_start"):
+        end = metadata.get("time_end")
+        return f"{metadata['time_start']}–{end}" if end else str(metadata["time_start"])
+    return None
 
 
 @dataclass
@@ -46,10 +59,11 @@ class Source:
     page: int | None
     snippet: str
     score: float | None = None
+    where: str | None = None  # 页码以外的位置（幻灯片、表格行、字幕时间），见 locator
 
     def label(self) -> str:
         """形如"rag.md"或"handbook.pdf 第 3 页"的出处（页码从 1 数）（第 5 章）。"""
-        return source_label(self.source, self.page)
+        return source_label(self.source, self.page, self.where)
 
 
 @dataclass
@@ -81,7 +95,8 @@ def format_context(docs: list[Document], numbered: bool = True) -> str:
     for i, doc in enumerate(docs, start=1):
         body = neutralize(doc.page_content.strip())
         if numbered:
-            where = source_label(doc.metadata.get("source", UNKNOWN_SOURCE), doc.metadata.get("page"))
+            where = source_label(doc.metadata.get("source", UNKNOWN_SOURCE), doc.metadata.get("page"),
+                                 locator(doc.metadata))
             parts.append(f"[{i}] 来源：{neutralize(where)}\n{body}")
         else:
             parts.append(body)
@@ -206,7 +221,7 @@ class RagChain:
         cited = {int(n) for n in CITATION_MARK.findall(answer)} if self.prompt.numbered_context else set()
         sources = [
             Source(i, d.metadata.get("source", UNKNOWN_SOURCE), d.metadata.get("page"),
-                   d.page_content.strip()[:120], round(s, 4))
+                   d.page_content.strip()[:120], round(s, 4), locator(d.metadata))
             for i, (d, s) in enumerate(hits, start=1)
             if (i in cited or not cited) and not refused
         ]

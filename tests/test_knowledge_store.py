@@ -91,7 +91,8 @@ def test_bad_files_each_get_one_chinese_line(kb, tmp_path):
     (corpus / "empty.md").write_bytes(b"")
     (corpus / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
     (corpus / "weird.txt").write_bytes(bytes(range(128, 256)) * 20)
-    (corpus / "table.xlsx").write_bytes(b"PK\x03\x04")
+    (corpus / "table.xlsx").write_bytes(b"PK\x03\x04")  # 扩展名是 .xlsx，内容是残缺的 zip
+    (corpus / "voice.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A ")
     with open(corpus / "huge.txt", "wb") as fh:
         fh.truncate(50 * 1024 * 1024)
     (corpus / "new.md").write_text("新加入的文件讲知识库的权限控制。", encoding="utf-8")
@@ -99,10 +100,11 @@ def test_bad_files_each_get_one_chinese_line(kb, tmp_path):
     report = kb.ingest(corpus)
     reasons = {f.source: f.detail for f in report.failed}
     assert set(reasons) == {"locked.pdf", "broken.pdf", "empty.md", "image.md", "weird.txt",
-                            "table.xlsx", "huge.txt", "rag.md"}
+                            "table.xlsx", "voice.m4a", "huge.txt", "rag.md"}
     assert "加密" in reasons["locked.pdf"] and "损坏" in reasons["broken.pdf"]
     assert "为空" in reasons["empty.md"] and "二进制" in reasons["image.md"]
-    assert "编码" in reasons["weird.txt"] and "不支持" in reasons["table.xlsx"]
+    assert "编码" in reasons["weird.txt"] and "不是有效的 .xlsx" in reasons["table.xlsx"]
+    assert "不支持的文件类型 .m4a" in reasons["voice.m4a"]
     assert "50.0 MB" in reasons["huge.txt"] and "保留旧的" in reasons["rag.md"]
     assert all(len(str(f).splitlines()) == 1 for f in report.files)
     assert {f.source: f.status for f in report.files}["new.md"] == "新增"

@@ -194,7 +194,8 @@ def clear_session(session_id: str, assistant: AssistantDep) -> dict[str, Any]:
 
 
 async def upload(assistant: AssistantDep,
-                 file: UploadFile = File(description="PDF、Markdown 或 TXT 文件")) -> UploadResult:
+                 file: UploadFile = File(description="PDF、Word、PPT、Excel/CSV、网页、字幕、Markdown 或 TXT 文件")
+                 ) -> UploadResult:
     """上传一个文档并入库，返回入库报告。"""
     limit = assistant.config.max_upload_bytes
     data = await file.read(limit + 1)  # 多读一个字节就知道是否超限（表单余量之内的超限文件走到这里）
@@ -212,8 +213,12 @@ def documents(assistant: AssistantDep) -> dict[str, Any]:
 def document(name: str, assistant: AssistantDep) -> FileResponse:
     """下载（查看）某个文档的原文件。"""
     path = assistant.document_path(name)
-    media = {".pdf": "application/pdf", ".md": "text/markdown; charset=utf-8"}.get(
-        path.suffix, "text/plain; charset=utf-8")
+    media = {".pdf": "application/pdf", ".md": "text/markdown; charset=utf-8",
+             ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+             ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+             ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             ".csv": "text/csv; charset=utf-8"}.get(
+        path.suffix.lower(), "text/plain; charset=utf-8")  # .html 也按纯文本给：上传的网页里的脚本不能在本站运行
     return FileResponse(path, media_type=media, content_disposition_type="inline", filename=path.name)
 
 

@@ -29,7 +29,7 @@ from helpers.history import SessionStore
 from helpers.knowledge import IngestReport, IngestStatus, KnowledgeBase
 from helpers.llm import default_model, get_chat_model
 from helpers.providers import get_provider
-from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain
+from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain, locator
 
 UPLOADS_DIR: Path = DATA_DIR / "uploads"
 log = logging.getLogger("helpers.app")
@@ -240,7 +240,7 @@ class Assistant:
             src = doc.metadata.get("source", UNKNOWN_SOURCE)
             score = doc.metadata.get("score")
             results.append({
-                "source": src, "page": doc.metadata.get("page"),
+                "source": src, "page": doc.metadata.get("page"), "where": locator(doc.metadata),
                 "snippet": doc.page_content.strip()[:200],
                 "score": None if score is None else round(float(score), 4),
                 "url": document_url(src),

@@ -126,7 +126,7 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
                 send = gr.Button("发送", variant="primary", scale=1, elem_id="send")
             clear_btn = gr.Button("清空对话", elem_id="clear")
         with gr.Tab("文档"):
-            files = gr.File(label="上传文档（PDF / Markdown / TXT），上传后自动入库",
+            files = gr.File(label="上传文档（PDF、Word、PPT、Excel/CSV、网页、字幕、Markdown、TXT），上传后自动入库",
                             file_count="multiple", file_types=list(ALLOWED_SUFFIXES),
                             elem_id="upload")
             report = gr.Markdown(elem_id="report")

@@ -9,7 +9,8 @@ from typing import Any
 from helpers.errors import AppError
 from helpers.history import SESSION_ID_RULE, check_session_id
 
-ALLOWED_SUFFIXES = (".pdf", ".md", ".txt")
+# 上传白名单：PDF、Markdown、纯文本，加上第 8 章的办公、网页与字幕格式（helpers.knowledge.formats 解析）
+ALLOWED_SUFFIXES = (".pdf", ".md", ".txt", ".docx", ".pptx", ".xlsx", ".csv", ".html", ".htm", ".srt", ".vtt")
 MAX_QUESTION_CHARS = 2000
 _NAME_MAX = 120
 # ext4 等文件系统限 255 字节；上传时还要加 ".backup-" 前缀，所以按 UTF-8 字节再留余量（一个汉字 3 字节）
@@ -42,7 +43,7 @@ def _shorten(stem: str, suffix: str) -> str:
 def sanitize_filename(name: str) -> str:
     """把上传的文件名变成安全的纯文件名：去掉目录、拒绝控制字符与非法类型（第 7 章）。"""
     if not name or not name.strip():
-        raise AppError("文件名为空：请选择一个 .pdf、.md 或 .txt 文件", 400)
+        raise AppError(f"文件名为空：请选择一个 {'、'.join(ALLOWED_SUFFIXES)} 文件", 400)
     if has_control_chars(name):
         raise AppError("文件名含有控制字符（如 NUL）：请改名后再上传", 400)
     if has_bad_unicode(name):

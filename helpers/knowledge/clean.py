@@ -81,6 +81,8 @@ def _width(line: str) -> int:
 
 def join_broken_lines(text: str) -> str:
     """把排版造成的断行接回去：上一行排满且没在句末标点处结束时，与下一行相连（第 4 章）。"""
+    if "\n" not in text:  # 只有一行（.jsonl 记录常见）：无行可接
+        return text
     lines = text.split("\n")
     widths = sorted(_width(ln.strip()) for ln in lines if ln.strip())
     if not widths:
@@ -104,6 +106,43 @@ def join_broken_lines(text: str) -> str:
             out.append("".join(parts))
         parts, width = [cur], _width(cur)
     out.append("".join(parts))
+    return "\n".join(out)
+
+
+# 公式碎片：不含汉字的短行；数学记号（运算符、希腊字母、上下标记号）让它确实像公式而不是表格里的数
+_MATH_SYMBOL = re.compile(r"[=+\-−×·/∑∏∫∂√≤≥≠≈∈∉⊂⊆∀∃→←⇒∞∝‖|^_α-ωΑ-Ω′']")
+FRAGMENT_CHARS = 12  # 这么短的无汉字行算一个公式碎片
+MATH_LINE_CHARS = 60  # 公式行（无汉字）最长这么多字符
+_WORDY = re.compile(r"[A-Za-z]{4,}")  # 英文单词：正文或代码，不是公式
+
+
+def _math_line(line: str) -> bool:
+    """公式的一部分或式号：不含汉字，很短，或者带数学记号、几乎没有英文单词。"""
+    if not line or len(line) > MATH_LINE_CHARS or _CJK_CHAR.search(line):
+        return False
+    return len(line) <= FRAGMENT_CHARS or (bool(_MATH_SYMBOL.search(line)) and len(_WORDY.findall(line)) <= 1)
+
+
+def join_formula_fragments(text: str) -> str:
+    """只有文字、没有坐标时：把碎成一行一个符号的公式拼回一行，式号 (9.35) 接在公式后面（第 8 章）。"""
+    if not _MATH_SYMBOL.search(text):
+        return text
+    lines = text.split("\n")
+    math = [_math_line(ln.strip()) for ln in lines]
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j + 1 < len(lines) and math[i] and math[j + 1]:
+            j += 1
+        run = [ln.strip() for ln in lines[i:j + 1]]
+        looks_math = any(_MATH_SYMBOL.search(ln) for ln in run)
+        has_fragment = any(len(ln) <= FRAGMENT_CHARS for ln in run)
+        if j > i and looks_math and has_fragment:  # 含式号单独一行的情形：公式一行 + "(9.35)"
+            out.append(" ".join(run))
+        else:
+            out.extend(lines[i:j + 1])
+        i = j + 1
     return "\n".join(out)
 
 

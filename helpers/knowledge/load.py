@@ -11,9 +11,10 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from helpers.errors import LoadError
-from helpers.knowledge.clean import clean_pdf_pages, clean_text
+from helpers.knowledge.clean import clean_pdf_pages, clean_text, normalize_whitespace
+from helpers.knowledge.formats import STRUCTURED_SUFFIXES, TEXT_BASED_SUFFIXES, load_structured
 
-SUPPORTED = (".pdf", ".md", ".markdown", ".txt", ".jsonl")
+SUPPORTED = (".pdf", ".md", ".markdown", ".txt", ".jsonl") + STRUCTURED_SUFFIXES  # 办公、网页、字幕见第 8 章
 DEFAULT_MAX_FILE_MB = 20.0
 GB_MAX_CHAOS = 0.1  # 真正的 GBK 中文乱码分约为 0；Big5、Shift-JIS 当成 GB18030 解出来在 0.16 以上
 GB_MAX_RARE = 0.5  # GBK 繁体文本约 0.2；Big5、Shift-JIS 的短文本误当 GB18030 时在 0.75 以上
@@ -65,6 +66,8 @@ def discover(paths: str | Path | list[str | Path], root: str | Path | None = Non
 def check_file(path: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> None:
     """入库前的检查：扩展名、大小、空文件；不合格就抛 LoadError（第 4 章）。"""
     ext = path.suffix.lower()
+    if ext in (".doc", ".ppt", ".xls", ".wps", ".et", ".dps"):  # 旧版 Office/WPS 二进制格式（第 8 章）
+        raise LoadError(f"不支持旧版 {ext} 格式：请用 Office/WPS 打开后另存为 .docx/.pptx/.xlsx 再入库")
     if ext not in SUPPORTED:
         raise LoadError(f"不支持的文件类型 {ext or '（无扩展名）'}：只支持 {' '.join(SUPPORTED)}")
     size = path.stat().st_size
@@ -113,20 +116,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
 
 def _pdf_pages(path: Path) -> list[str]:
-    """用 PyMuPDF 逐页取文字；加密或损坏时抛 LoadError。"""
-    import pymupdf
+    """用 PyMuPDF 按版面逐页取文字（双栏、公式碎片见第 8 章 knowledge.pdf）；加密或损坏时抛 LoadError。"""
+    from helpers.knowledge.pdf import pdf_pages
 
-    try:
-        doc = pymupdf.open(path)
-    except Exception as exc:  # PyMuPDF 对损坏文件抛多种异常
-        raise LoadError(f"PDF 文件损坏或格式不对，无法打开（{type(exc).__name__}）") from None
-    with doc:
-        if doc.needs_pass:
-            raise LoadError("PDF 已加密，需要密码才能读取：请先导出一份不加密的副本")
-        try:
-            return [page.get_text("text", sort=False) for page in doc]
-        except Exception as exc:
-            raise LoadError(f"PDF 内容损坏，读取页面失败（{type(exc).__name__}）") from None
+    return pdf_pages(path)
 
 
 def _metadata_value(value: object) -> str | int | float | bool | None:
@@ -158,7 +151,7 @@ def _jsonl_records(text: str, source: str) -> Iterator[Document]:
 
 def load_file(path: str | Path, root: str | Path | None = None, *, clean: bool = True,
               max_file_mb: float = DEFAULT_MAX_FILE_MB) -> list[Document]:
-    """加载一个文件：PDF 每页一个 Document（page 从 0 开始），其余每个文件/记录一个（第 4 章）。"""
+    """加载一个文件：PDF 每页一个 Document（page 从 0），办公/网页/字幕按节或行，其余每个文件/记录一个（第 4 章）。"""
     path = Path(path)
     source = relative_source(path, Path(root) if root is not None else path.parent)
     check_file(path, max_file_mb)
@@ -174,6 +167,12 @@ def load_file(path: str | Path, root: str | Path | None = None, *, clean: bool =
         if not any(d.page_content.strip() for d in docs):
             raise LoadError("PDF 里没有可提取的文字（可能是扫描件）：请先做 OCR 再入库")
         return docs
+    if ext in STRUCTURED_SUFFIXES:  # 办公、网页与字幕：每个小节/幻灯片/表格行/字幕段一个 Document（第 8 章）
+        text = decode_text(path.read_bytes())[0] if ext in TEXT_BASED_SUFFIXES else None
+        docs = load_structured(path, source, text)
+        if clean:  # 段落本来就分好了：只统一空白，不接断行
+            docs = [Document(page_content=normalize_whitespace(d.page_content), metadata=d.metadata) for d in docs]
+        return [d for d in docs if d.page_content.strip()]
     text, _ = decode_text(path.read_bytes())
     if ext == ".jsonl":
         docs = list(_jsonl_records(text, source))
