@@ -48,6 +48,8 @@ class Settings:
     llm_model: str | None = None
     embedding_provider: str = "offline"
     embedding_model: str | None = None
+    rerank_provider: str = "offline"  # 重排序用哪家：offline（离线重排序器）或有重排序接口的提供方（第 8 章）
+    rerank_model: str | None = None  # 留空用该提供方的默认重排序模型（providers.py 的 rerank_model）
     temperature: float = 0.0
     timeout: float = 60.0
     max_retries: int = 3
@@ -138,6 +140,8 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> Settings
             env.get("EMBEDDING_PROVIDER", "offline"), "EMBEDDING_PROVIDER"
         ),
         "embedding_model": env.get("EMBEDDING_MODEL"),
+        "rerank_provider": resolve_provider_name(env.get("RERANK_PROVIDER", "offline"), "RERANK_PROVIDER"),
+        "rerank_model": env.get("RERANK_MODEL"),
         "api_keys": keys,
         "base_urls": urls,
     }
@@ -165,4 +169,6 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> Settings
         values["embedding_provider"] = resolve_provider_name(
             str(overrides["embedding_provider"]), "embedding_provider"
         )
+    if "rerank_provider" in overrides:
+        values["rerank_provider"] = resolve_provider_name(str(overrides["rerank_provider"]), "rerank_provider")
     return Settings(**values)  # type: ignore[arg-type]

@@ -105,3 +105,38 @@ def get_prompt(name: str = DEFAULT_PROMPT) -> PromptVersion:
     if name not in PROMPTS:
         raise ValueError(f"没有名为 {name!r} 的提示版本：可选 {'、'.join(PROMPTS)}")
     return PROMPTS[name]
+
+
+# ---------------------------------------------------------------- 查询变换（第 8 章，helpers.transforms）
+# 输出都要求"一行一个"或一个 JSON 对象：解析不依赖某家模型的措辞；离线教学模型不会照做，调用方会退回原问题
+
+def _rewrite_prompt(system: str) -> ChatPromptTemplate:
+    """查询变换的提示：一条 system 指令 + 用户问题（第 8 章）。"""
+    return ChatPromptTemplate.from_messages([("system", system), ("user", "{question}")])
+
+
+MULTI_QUERY_PROMPT = _rewrite_prompt(
+    "你是检索助手。把用户的问题换 {n} 种不同的说法，用于在知识库里检索：换用同义词、补全省略的主语、"
+    "从不同角度提问，保留数字、公式编号和专有名词。每行输出一个问题，不要编号，不要其他内容。"
+)
+
+HYDE_PROMPT = _rewrite_prompt(
+    "请写一段可能出现在教材或文档里、能回答下面问题的资料（80 到 150 字）。"
+    "不知道确切答案也照常写，用它去检索相似的段落；只输出这段资料。"
+)
+
+STEP_BACK_PROMPT = _rewrite_prompt(
+    "把用户的具体问题退一步，改写成一个更一般、更基础的问题（问背后的概念或原理），"
+    "用来先检索背景知识。只输出改写后的一个问题。"
+)
+
+DECOMPOSE_PROMPT = _rewrite_prompt(
+    "把用户的问题拆成 2 到 4 个可以分别检索、分别回答的子问题，每个子问题单独成立（不用代词）。"
+    "每行输出一个子问题，不要编号，不要其他内容。"
+)
+
+SELF_QUERY_PROMPT = _rewrite_prompt(
+    "从用户的问题里找出对资料元数据的限制条件，只输出一个 JSON 对象，不要其他内容。可用的字段：\n{fields}\n"
+    "没有提到的字段不要写。另加字段 query：去掉这些限制后要检索的问题。"
+    '例：“在 handbook.pdf 第 3 页讲了什么？” → {{"source": "handbook.pdf", "page": 3, "query": "讲了什么"}}'
+)

@@ -33,6 +33,13 @@ class Provider:
     note: str = ""
     price_source: str = ""  # 价格出处：厂商的价格页
     price_checked: str = ""  # 在 price_source 上核对到这个价格的日期；空表示未能核实（见 PRICES_UNCONFIRMED）
+    # 重排序接口（第 8 章，helpers.knowledge.rerank）：以 / 开头的路径接在 base_url 的主机后面，否则接在 base_url 后面；
+    # 空表示课程没有接入这家的重排序接口。rerank_max_docs 是文档写明的每次请求最多几段文本
+    rerank_path: str = ""
+    rerank_model: str = ""
+    rerank_max_docs: int = 0
+    rerank_source: str = ""  # 出处：厂商文档
+    rerank_checked: str = ""  # 在 rerank_source 上核对的日期
 
     @property
     def env_prefix(self) -> str:
@@ -70,6 +77,9 @@ PROVIDERS: dict[str, Provider] = {
             note="glm-4-flash 免费；embedding-3 0.5 元/百万 token（docs.bigmodel.cn，2026-12-01 核对）",
             # 官方 GLM-4 页称 GLM-4-Flash 为“免费语言模型”
             price_source="https://docs.bigmodel.cn/cn/guide/models/text/glm-4", price_checked="2026-12-01",
+            # 文本重排序 POST /api/paas/v4/rerank，model 只有 rerank，documents 最多 128 条、每条 ≤ 4096 字符
+            rerank_path="rerank", rerank_model="rerank", rerank_max_docs=128,
+            rerank_source="https://docs.bigmodel.cn/api-reference/模型-api/文本重排序", rerank_checked="2026-12-01",
         ),
         # 来源：cloud.baidu.com/doc/qianfan/s/Hmh4suq26「OpenAI SDK 兼容介绍」（base_url /v2）
         Provider(
@@ -79,6 +89,9 @@ PROVIDERS: dict[str, Provider] = {
             note="ERNIE Speed 免费；更强的 ernie-4.0-turbo-8k 按量计费",
             # 官方限流说明只写了 ERNIE-Speed-8K“调用免费”，没找到 128K 版本的官方价格
             price_source="https://ai.baidu.com/ai-doc/WENXINWORKSHOP/Llroa77io",
+            # 重排序 V2：POST /v2/rerankers，预置服务 model 固定为 bce-reranker-base；documents ≤ 64 条、每条 ≤ 4096 字
+            rerank_path="rerankers", rerank_model="bce-reranker-base", rerank_max_docs=64,
+            rerank_source="https://cloud.baidu.com/doc/WENXINWORKSHOP/s/Dm6071svf", rerank_checked="2026-12-01",
         ),
         # 来源：讯飞星火「Spark http 调用文档」，OpenAI 兼容地址，密钥为控制台的 APIPassword
         Provider(
@@ -95,6 +108,11 @@ PROVIDERS: dict[str, Provider] = {
             key_url="https://bailian.console.aliyun.com/?apiKey=1",
             # 官方模型列表的存档是 2024 年的（qwen-plus 0.0008/0.002 元每千 token），没找到更新的官方页面
             price_source="https://help.aliyun.com/zh/model-studio/developer-reference/billing-for-applied-computer-vision",
+            # 文本排序走原生接口（不在兼容模式下）：POST /api/v1/services/rerank/text-rerank/text-rerank，
+            # 模型 qwen3-rerank 或 gte-rerank-v2，每次最多 500 个 Document
+            rerank_path="/api/v1/services/rerank/text-rerank/text-rerank", rerank_model="qwen3-rerank",
+            rerank_max_docs=500,
+            rerank_source="https://help.aliyun.com/zh/model-studio/text-rerank-api", rerank_checked="2026-12-01",
         ),
         # 来源：api-docs.deepseek.com（base_url https://api.deepseek.com，兼容 /v1）
         Provider(
@@ -116,12 +134,19 @@ PROVIDERS: dict[str, Provider] = {
             "ollama", "本地 Ollama（LLaMA/GLM/Qwen/Baichuan…）", "http://localhost:11434/v1",
             "OLLAMA_API_KEY", "qwen2.5:7b", "bge-m3", 0.0, 0.0, "CNY",
             key_url="无需密钥：先 `ollama pull qwen2.5:7b`",
+            # 没有重排序接口：github.com/ollama/ollama/issues/3368 仍未关闭（2026-12-01 核对），rerank_path 留空
+            rerank_source="https://github.com/ollama/ollama/issues/3368", rerank_checked="2026-12-01",
         ),
         # 来源：docs.vllm.ai「OpenAI-Compatible Server」（vllm serve 默认 :8000/v1）
         Provider(
             "vllm", "本地 vLLM", "http://localhost:8000/v1", "VLLM_API_KEY",
             "Qwen/Qwen2.5-7B-Instruct", None, 0.0, 0.0, "CNY",
             key_url="无需密钥（若启动时加了 --api-key 则填同一个值）",
+            # Re-rank API：/rerank、/v1/rerank、/v2/rerank，兼容 Jina 与 Cohere 的请求格式；要用交叉编码器模型启动，
+            # 例如 vllm serve BAAI/bge-reranker-v2-m3（模型名即 RERANK_MODEL）
+            rerank_path="rerank", rerank_model="BAAI/bge-reranker-v2-m3",
+            rerank_source="https://docs.vllm.ai/en/stable/serving/openai_compatible_server.html#re-rank-api",
+            rerank_checked="2026-12-01",
         ),
     ]
 }
