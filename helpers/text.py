@@ -11,6 +11,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +57,17 @@ def split_sentences(text: str) -> list[str]:
 # ---------------------------------------------------------------- 字级特征：单字、二字、英文单词
 
 # 特征键（int64）：高位是类型标签，低位是码位或哈希
-FEATURE_TAG_SHIFT = 42  # 特征键右移这么多位得到类型：0 单字，1 二元组，2 英文单词/数字
-TAG_CHAR, TAG_BIGRAM, TAG_WORD = 0, 1, 2
+# 特征键右移这么多位得到类型：0 单字，1 二元组，2 英文单词/数字，3 符号，4 三元组，5 公式编号
+FEATURE_TAG_SHIFT = 42
+TAG_CHAR, TAG_BIGRAM, TAG_WORD, TAG_SYMBOL, TAG_TRIGRAM, TAG_EQUATION = 0, 1, 2, 3, 4, 5
+# 公式编号：正文里行末的 "(9.35)" 是这条公式的编号（定义处）；"式(9.35)" 是引用它。问题里的 "式(9.35)"
+# 要找的多半是定义它的那一页，所以块里只认行末的编号、问题里只认 "式(…)"，两边对上就是一个很稀有的特征
+_EQ_NUMBER = r"\(\s*(\d{1,3}(?:\s*[.\-]\s*\d{1,3}){1,2})\s*\)"
+_EQ_LABEL = re.compile(rf"(?<!式){_EQ_NUMBER}[ \t]*(?=\n|$)")
+_EQ_REF = re.compile(rf"式\s*{_EQ_NUMBER}")
+EQUATION_MODES = ("", "label", "ref")  # 不抽公式编号 / 抽块里的编号（定义处）/ 抽问题里的引用
 FEATURE_KEY_MASK = (1 << FEATURE_TAG_SHIFT) - 1  # 取出低位（码位或哈希）
-_DOC_SHIFT = FEATURE_TAG_SHIFT + 2  # feature_counts 内部把 (文本序号, 键) 拼成一个整数时的位移
+_DOC_SHIFT = FEATURE_TAG_SHIFT + 3  # feature_counts 内部把 (文本序号, 键) 拼成一个整数时的位移
 
 
 def jieba_dict() -> Path:
@@ -69,14 +77,53 @@ def jieba_dict() -> Path:
     return Path(jieba.__file__).resolve().parent / "dict.txt"
 
 
-def features(text: str) -> Counter[str]:
-    """抽取特征：汉字单字、相邻二字、英文单词与数字（第 4 章）。"""
+@lru_cache(maxsize=1)
+def _symbol_table() -> np.ndarray:
+    """基本多文种平面里每个码位是不是"符号"（一次算好，约 30 毫秒）。"""
+    table = np.array([unicodedata.category(chr(c))[0] in "LNS" for c in range(0x10000)], dtype=bool)
+    table[: 0x80] = False  # ASCII 的字母数字已是英文单词/数字特征，标点与运算符不要
+    table[is_cjk(np.arange(0x10000))] = False
+    return table
+
+
+def _is_symbol(codes: np.ndarray) -> np.ndarray:
+    """码位数组中哪些是"符号"：希腊字母、数学符号等非汉字、非 ASCII、非空白、非标点的字符（第 8 章）。"""
+    table = _symbol_table()
+    mask = table[np.minimum(codes, 0xFFFF)]
+    high = np.flatnonzero(codes > 0xFFFF)
+    if len(high):
+        mask[high] = [unicodedata.category(chr(c))[0] in "LNS" and not is_cjk(np.array([c]))[0]
+                      for c in codes[high].tolist()]
+    return mask
+
+
+def equation_numbers(text: str, mode: str = "label") -> list[str]:
+    """公式编号：mode="label" 取行末的编号 "(9.35)"（公式定义处），"ref" 取 "式(9.35)" 引用（第 8 章）。"""
+    if mode not in EQUATION_MODES[1:]:
+        raise ValueError(f"mode 只能是 label 或 ref，收到 {mode!r}")
+    pattern = _EQ_LABEL if mode == "label" else _EQ_REF
+    return [re.sub(r"\s+", "", m) for m in pattern.findall(normalize(text))]
+
+
+def _equation_key(number: str) -> int:
+    return (TAG_EQUATION << FEATURE_TAG_SHIFT) | zlib.crc32(("e:" + number).encode("utf-8"))
+
+
+def features(text: str, symbols: bool = False, trigrams: bool = False, equations: str = "") -> Counter[str]:
+    """抽取特征：汉字单字、相邻二字、英文单词与数字；symbols 加希腊字母等符号，trigrams 加相邻三字（第 4 章）。"""
     text = normalize(text)
     feats: Counter[str] = Counter()
     for run in _CJK_RUN.findall(text):
         feats.update(run)
         feats.update(run[i : i + 2] for i in range(len(run) - 1))
+        if trigrams:
+            feats.update("t:" + run[i : i + 3] for i in range(len(run) - 2))
     feats.update("w:" + w for w in _WORD.findall(text))
+    if equations:
+        feats.update("e:" + n for n in equation_numbers(text, equations))
+    if symbols:
+        codes = np.array([ord(c) for c in text], dtype=np.int64)
+        feats.update("s:" + chr(c) for c in codes[_is_symbol(codes)].tolist())
     return feats
 
 
@@ -88,8 +135,12 @@ def is_cjk(codes: np.ndarray) -> np.ndarray:
     return mask
 
 
-def feature_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """批量抽取特征并计数，返回三个等长数组 (文本序号, 特征键, 次数)（第 4 章）。"""
+_TRI_A, _TRI_B = 0x9E3779B1, 0x85EBCA77  # 三元组的键：三个码位混合后取低 42 位
+
+
+def feature_counts(texts: list[str], symbols: bool = False, trigrams: bool = False, equations: str = ""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """批量抽取特征并计数，返回三个等长数组 (文本序号, 特征键, 次数)；两个开关同 features（第 4 章）。"""
     norm = [normalize(t).replace("\x00", " ") for t in texts]
     codes = np.frombuffer("\x00".join(norm).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
     doc = np.cumsum(codes == 0)
@@ -100,11 +151,24 @@ def feature_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray
         pair = cjk[:-1] & cjk[1:]
         parts_doc.append(doc[:-1][pair])
         parts_key.append((codes[:-1][pair] << 21) | codes[1:][pair] | (TAG_BIGRAM << FEATURE_TAG_SHIFT))
+    if trigrams and len(codes) > 2:
+        tri = cjk[:-2] & cjk[1:-1] & cjk[2:]
+        mixed = (codes[:-2][tri] * _TRI_A) ^ (codes[1:-1][tri] * _TRI_B) ^ (codes[2:][tri] << 21)
+        parts_doc.append(doc[:-2][tri])
+        parts_key.append((mixed & FEATURE_KEY_MASK) | (TAG_TRIGRAM << FEATURE_TAG_SHIFT))
+    if symbols:
+        sym = _is_symbol(codes)
+        parts_doc.append(doc[sym])
+        parts_key.append(codes[sym] | (TAG_SYMBOL << FEATURE_TAG_SHIFT))
     words_doc, words_key = [], []
     for i, t in enumerate(norm):
         for w in _WORD.findall(t):
             words_doc.append(i)
             words_key.append((TAG_WORD << FEATURE_TAG_SHIFT) | zlib.crc32(("w:" + w).encode("utf-8")))
+        if equations and "(" in t:
+            for n in equation_numbers(t, equations):
+                words_doc.append(i)
+                words_key.append(_equation_key(n))
     parts_doc.append(np.array(words_doc, dtype=np.int64))
     parts_key.append(np.array(words_key, dtype=np.int64))
     pairs = (np.concatenate(parts_doc) << _DOC_SHIFT) | np.concatenate(parts_key)
@@ -130,9 +194,9 @@ def word_tokens(text: str) -> list[str]:
     return out
 
 
-def char_tokens(text: str) -> list[str]:
-    """字级 BM25 的分词：汉字单字 + 相邻二字 + 英文单词/数字（第 4 章）。"""
-    return [f for f, n in features(text).items() for _ in range(n)]
+def char_tokens(text: str, symbols: bool = False, trigrams: bool = False, equations: str = "") -> list[str]:
+    """字级 BM25 的分词：汉字单字 + 相邻二字 + 英文单词/数字（开关同 features）（第 4 章）。"""
+    return [f for f, n in features(text, symbols, trigrams, equations).items() for _ in range(n)]
 
 
 tokenize = word_tokens  # 默认的 BM25 分词

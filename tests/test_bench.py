@@ -116,3 +116,81 @@ def test_lax_loader_keeps_extra_fields_and_names_the_line(tmp_path):
     path.write_text('{"question": "问"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="q.jsonl 第 1 行不是合法的 JSON"):
         ev.load_queries(path)
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_retrieval_refuses_a_corpus_with_no_chunks(tmp_path, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    queries = _write(tmp_path / "q.jsonl", [{"id": "q1", "question": "问", "gold": [{"source": "empty.md"}]}])
+    code = bench.main(["retrieval", "--docs", str(docs), "--queries", str(queries), "--out",
+                       str(tmp_path / "r.json")])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "没有切出任何文本块" in captured.err and "empty.md" in captured.err and "image.md" in captured.err
+    assert "hit@1" not in captured.out and not (tmp_path / "r.json").exists()  # 没有一张全是 0 的表
+    (tmp_path / "nothing").mkdir()
+    assert bench.main(["retrieval", "--docs", str(tmp_path / "nothing"), "--queries", str(queries)]) == 2
+    assert "没有可入库的文件" in capsys.readouterr().err
+
+
+def test_split_filter_and_per_query_ranks(tmp_path, capsys):
+    rows = [json.loads(line) for line in (FIXTURES / "corpus_queries.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    for i, r in enumerate(rows):
+        r["split"] = "dev" if i % 2 == 0 else "test"
+    queries = _write(tmp_path / "q.jsonl", rows)
+    per_query = tmp_path / "ranks.csv"
+    code = bench.main(["retrieval", "--docs", str(FIXTURES / "corpus.jsonl"), "--queries", str(queries),
+                       "--retriever", "hybrid,tfidf13", "--split", "dev", "--per-query", str(per_query)])
+    assert code == 0 and "split=dev" in capsys.readouterr().out
+    import csv
+
+    with open(per_query, encoding="utf-8") as fh:
+        ranks = list(csv.DictReader(fh))
+    dev = [r for r in rows if r["split"] == "dev" and r["gold"]]
+    assert [r["retriever"] for r in ranks] == ["hybrid"] * len(dev) + ["tfidf13"] * len(dev)
+    assert {r["split"] for r in ranks} == {"dev"} and all(r["rank"] == "" or int(r["rank"]) >= 1 for r in ranks)
+    assert bench.main(["retrieval", "--docs", str(FIXTURES / "corpus.jsonl"), "--queries",
+                       str(FIXTURES / "corpus_queries.jsonl"), "--split", "test"]) == 2
+    assert "没有 split=test 的问题" in capsys.readouterr().err
+
+
+def test_per_query_jsonl_pairs_with_compare(tmp_path):
+    from helpers.evaluation.compare import paired_bootstrap
+
+    inp = bench.BenchInput(FIXTURES / "corpus.jsonl", ev.load_queries(FIXTURES / "corpus_queries.jsonl"))
+    per_query: list[dict] = []
+    bench.run_retrieval(inp, ["hybrid", "bm25"], ks=(1, 3), per_query=per_query)
+    bench.write_per_query(tmp_path / "ranks.jsonl", per_query)
+    back = [json.loads(line) for line in (tmp_path / "ranks.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert back == per_query and set(back[0]) == set(bench.PER_QUERY_FIELDS)
+    a = [r["rr"] for r in back if r["retriever"] == "hybrid"]
+    b = [r["rr"] for r in back if r["retriever"] == "bm25"]
+    diff, lo, hi = paired_bootstrap(a, b)
+    assert lo <= diff <= hi
+
+
+def test_retrieval_with_rerank_and_chunker_options(tmp_path):
+    inp = bench.BenchInput(FIXTURES / "docs", ev.load_queries(FIXTURES / "queries.jsonl"), 80, 10,
+                           {"chunker": "headings", "heading_context": True})
+    rows = bench.run_retrieval(inp, ["hybrid", "hybrid_rerank"], ks=(1, 5))
+    assert [r["retriever"] for r in rows] == ["hybrid", "hybrid_rerank"]
+    assert all(r["chunks"] >= 3 and 0 <= r["hit@5"] <= 1 for r in rows)
+    with pytest.raises(ValueError, match="不认识的切块方式"):
+        bench.run_retrieval(bench.BenchInput(FIXTURES / "docs", inp.queries, kb_options={"chunker": "magic"}),
+                            ["hybrid"])
+
+
+def test_scale_reports_the_ratio_to_chroma_add(monkeypatch):
+    monkeypatch.setattr(bench, "SCALE_FILE_CHUNKS", 40)
+    res = bench.run_scale(80, queries=5)
+    assert res["chroma_add_s"] > 0 and res["chroma_add_chunks_per_s"] > 0
+    assert res["ingest_ratio"] == pytest.approx(res["chunks_per_s"] / res["chroma_add_chunks_per_s"], rel=0.05)
+    assert "rerank=True" in res["stages"] and res["hybrid_p50_ms"] > 0 and res["hybrid_fusion_p50_ms"] > 0

@@ -7,11 +7,13 @@ from helpers.knowledge.clean import (
     clean_text,
     is_page_number,
     join_broken_lines,
+    join_formula_fragments,
     normalize_whitespace,
     repeated_edge_lines,
     strip_headers_footers,
 )
 from helpers.knowledge.collection import collection_name_for, embedding_id, make_client
+from helpers.knowledge.formats import STRUCTURED_SUFFIXES, load_structured, row_text
 from helpers.knowledge.ingest import FileStatus, IngestReport, IngestStatus, chunk_ids
 from helpers.knowledge.load import (
     DEFAULT_MAX_FILE_MB,
@@ -22,13 +24,18 @@ from helpers.knowledge.load import (
     load_directory,
     load_file,
 )
+from helpers.knowledge.pdf import pdf_pages
+from helpers.knowledge.rerank import OfflineReranker, ProviderReranker, get_reranker
 from helpers.knowledge.search import BM25Index, matches_filter, rrf_fuse, weighted_fuse
 from helpers.knowledge.split import (
     CHINESE_SEPARATORS,
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
     make_splitter,
+    semantic_chunks,
+    split_by_headings,
     split_documents,
+    with_heading_context,
 )
 from helpers.knowledge.store import (
     DEFAULT_RETRIEVER,
@@ -56,4 +63,7 @@ __all__ = [
     "make_splitter", "matches_filter", "normalize_whitespace", "repeated_edge_lines", "rrf_fuse",
     "split_documents", "strip_headers_footers", "tokenize", "char_tokens", "weighted_fuse",
     "word_tokens",
+    # 第 8 章：更多格式、PDF 版面、结构感知切块、重排序
+    "OfflineReranker", "ProviderReranker", "STRUCTURED_SUFFIXES", "get_reranker", "join_formula_fragments",
+    "load_structured", "pdf_pages", "row_text", "semantic_chunks", "split_by_headings", "with_heading_context",
 ]

@@ -39,13 +39,13 @@ def embedding_id(embeddings: Embeddings) -> str:
 
 
 def collection_name_for(collection: str, embeddings: Embeddings, chunk_size: int,
-                        chunk_overlap: int) -> str:
-    """每套配置一个集合名：'course-c300o60-1a2b3c'，不同切块/嵌入绝不共用（第 4 章）。"""
+                        chunk_overlap: int, variant: str = "") -> str:
+    """每套配置一个集合名：'course-c300o60-1a2b3c'，不同切块/嵌入绝不共用；variant 记其余切块开关（第 4 章）。"""
     if not _NAME_RE.match(collection):
         raise ValueError(
             f"集合名 {collection!r} 不合法：请用 1–41 个英文字母、数字、- 或 _，且以字母或数字开头"
         )
-    ident = f"{embedding_id(embeddings)}|{PIPELINE_VERSION}"
+    ident = f"{embedding_id(embeddings)}|{PIPELINE_VERSION}" + (f"|{variant}" if variant else "")
     digest = hashlib.sha1(ident.encode("utf-8")).hexdigest()[:6]
     return f"{collection}-c{chunk_size}o{chunk_overlap}-{digest}"
 

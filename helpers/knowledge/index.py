@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -30,11 +31,15 @@ class _Snapshot:
     indexes: dict[str, BM25Index] = field(default_factory=dict)
     checked: float = 0.0  # 上次核对块数的时间
     rows: dict[str, int] = field(default_factory=dict)  # 块 id → 在 docs / vectors 里的行号
+    index_text: Callable[[Document], str] | None = None  # 建 BM25 用的文字（默认正文；可加标题路径）
+    char_features: dict[str, Any] = field(default_factory=dict)  # 字级 BM25 的特征开关（symbols/trigrams/equations）
 
     def bm25(self, analyzer: str = "word") -> BM25Index:
         """这份副本的 BM25 索引（词级/字级各一份，第一次用时建）（第 4 章）。"""
         if analyzer not in self.indexes:
-            self.indexes[analyzer] = BM25Index.build([d.page_content for d in self.docs], analyzer)
+            texts = [d.page_content if self.index_text is None else self.index_text(d) for d in self.docs]
+            options = self.char_features if analyzer == "char" else {}
+            self.indexes[analyzer] = BM25Index.build(texts, analyzer, **options)
         return self.indexes[analyzer]
 
 
@@ -80,8 +85,11 @@ def _read(collection: Collection, version: tuple[int, int], now: float) -> _Snap
 class SnapshotCache:
     """一个集合的内存副本：本进程写过库就重读，别的进程写的最迟 RECHECK_SECONDS 秒后发现（第 4 章）。"""
 
-    def __init__(self, collection: Collection) -> None:
+    def __init__(self, collection: Collection, index_text: Callable[[Document], str] | None = None,
+                 char_features: dict[str, Any] | None = None) -> None:
         self.collection = collection
+        self.index_text = index_text
+        self.char_features = dict(char_features or {})
         self._snapshot: _Snapshot | None = None
 
     def reset(self) -> None:
@@ -99,4 +107,6 @@ class SnapshotCache:
             snap.checked = now
             return snap
         self._snapshot = _read(self.collection, version, now)
+        self._snapshot.index_text = self.index_text
+        self._snapshot.char_features = self.char_features
         return self._snapshot

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,7 +18,30 @@ from tqdm.auto import tqdm
 
 from helpers.knowledge import collection as coll
 from helpers.knowledge.load import LoadError, SourceFile, discover, load_file
-from helpers.knowledge.split import split_documents
+from helpers.knowledge.split import semantic_chunks, split_by_headings, split_documents, split_sentence_windows
+from helpers.llm import OfflineEmbeddings
+from helpers.offline.embeddings import embed_texts
+
+Chunker = Callable[[list[Document]], list[Document]]  # 文档 → 块
+IndexText = Callable[[Document], str]  # 块 → 拿去嵌入的文字（默认就是正文）
+CHUNKERS = ("recursive", "sentence", "headings", "semantic")  # 切块方式（第 8 章比较）
+DEFAULT_CHUNKER = "recursive"
+
+
+def make_chunker(name: str, chunk_size: int, chunk_overlap: int, embeddings: Embeddings | None = None
+                 ) -> Chunker:
+    """按名字给出切块函数：recursive（递归）、sentence（句子窗口）、headings（按标题）、semantic（语义）（第 8 章）。"""
+    if name == "recursive":
+        return lambda docs: split_documents(docs, chunk_size, chunk_overlap)
+    if name == "sentence":
+        return lambda docs: split_sentence_windows(docs, chunk_size)
+    if name == "headings":
+        return lambda docs: split_by_headings(docs, chunk_size, chunk_overlap)
+    if name == "semantic":
+        if embeddings is None:
+            raise ValueError("语义切分要用嵌入模型：请传入 embeddings")
+        return lambda docs: semantic_chunks(docs, embeddings, chunk_size)
+    raise ValueError(f"不认识的切块方式 {name!r}：可选 {'、'.join(CHUNKERS)}")
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -131,10 +155,13 @@ class Ingestor:
     """把文件切块、嵌入后写进一个 Chroma 集合：未改动的跳过，改过的只嵌入新内容（第 4 章）。"""
 
     def __init__(self, collection: Collection, embeddings: Embeddings, *, chunk_size: int,
-                 chunk_overlap: int, max_file_mb: float, batch_size: int) -> None:
+                 chunk_overlap: int, max_file_mb: float, batch_size: int, chunker: Chunker | None = None,
+                 index_text: IndexText | None = None) -> None:
         self.collection, self.embeddings = collection, embeddings
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.max_file_mb, self.batch_size = max_file_mb, batch_size
+        self.chunker: Chunker = chunker or (lambda docs: split_documents(docs, chunk_size, chunk_overlap))
+        self.index_text = index_text  # None：嵌入正文本身
         self.lock = threading.Lock()  # 同一时刻只有一次入库/删除
         self.last_report: IngestReport | None = None
 
@@ -142,28 +169,31 @@ class Ingestor:
         """库里有哪些文件（按 source 排序）（第 4 章）。"""
         return sorted({coll.source_of(m) for m in coll.all_metadatas(self.collection)})
 
-    def _flush(self, pending: _Pending, report: IngestReport, bar: Any = None) -> int:
-        """嵌入并写入攒下的块：嵌入下一批的同时，上一批在后台线程写进 Chroma。"""
+    def _flush(self, pending: _Pending, report: IngestReport, bar: Any = None,
+               writer: _Writer | None = None, final: bool = True) -> int:
+        """嵌入并写入攒下的块：嵌入下一批的同时，上一批在后台线程写进 Chroma。
 
-        def write(**kwargs: Any) -> None:
-            started = time.perf_counter()
-            coll.add(self.collection, **kwargs)
-            report.write_seconds += time.perf_counter() - started
-
-        n, writing = 0, None
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            for start in range(0, len(pending.ids), self.batch_size):
-                sl = slice(start, start + self.batch_size)
-                vectors = self.embeddings.embed_documents(pending.texts[sl])
-                if writing is not None:
-                    writing.result()
-                writing = pool.submit(write, ids=pending.ids[sl], embeddings=vectors,
-                                      documents=pending.texts[sl], metadatas=pending.metas[sl])
-                n += len(pending.ids[sl])
+        给了 writer（整次入库共用一个后台写入线程）且 final=False 时只写满批的块，零头留到下一个文件，
+        最后一批也不等它写完：下一个文件的加载、切分与嵌入和它同时进行。
+        """
+        own = writer is None
+        writer = writer or _Writer(self.collection, report)
+        n = 0
+        try:
+            while len(pending.ids) >= self.batch_size or (final and pending.ids):
+                size = min(self.batch_size, len(pending.ids))
+                ids, texts, metas = pending.ids[:size], pending.texts[:size], pending.metas[:size]
+                del pending.ids[:size], pending.texts[:size], pending.metas[:size]
+                shown = texts if self.index_text is None else [
+                    self.index_text(Document(page_content=t, metadata=m)) for t, m in zip(texts, metas)]
+                vectors = _embed(self.embeddings, shown)
+                writer.submit(ids=ids, embeddings=vectors, documents=texts, metadatas=metas)
+                n += size
                 if bar is not None:
-                    bar.update(len(pending.ids[sl]))
-            _wait(writing)
-        pending.clear()
+                    bar.update(size)
+        finally:
+            if own:
+                writer.close()
         return n
 
     def _chunks_of(self, sf: SourceFile, root: Path, digest: str, old_count: int, report: IngestReport
@@ -175,7 +205,7 @@ class Ingestor:
             kept = f"（库中保留旧的 {old_count} 块）" if old_count else ""
             report.add(sf.source, IngestStatus.FAILED, f"{exc}{kept}")
             return None
-        chunks = split_documents(docs, self.chunk_size, self.chunk_overlap)
+        chunks = self.chunker(docs)
         if not chunks:
             report.add(sf.source, IngestStatus.FAILED, "切分后没有任何文本块")
             return None
@@ -184,7 +214,7 @@ class Ingestor:
         return chunks
 
     def _ingest_file(self, sf: SourceFile, root: Path, report: IngestReport, pending: _Pending,
-                     bar: Any) -> None:
+                     bar: Any, writer: _Writer | None = None) -> None:
         """入库一个文件：未改动就跳过；改过就删掉旧块、只嵌入新内容的块。"""
         old_ids, old_metas = coll.existing(self.collection, sf.source)
         digest = file_digest(sf.path) if sf.path.is_file() else ""
@@ -212,7 +242,7 @@ class Ingestor:
             bar.total = (bar.total or 0) + len(fresh)
             bar.refresh()
         if len(pending.ids) >= self.batch_size:
-            report.chunks_added += self._flush(pending, report, bar)
+            report.chunks_added += self._flush(pending, report, bar, writer, final=False)
         report.chunks_deleted += deleted
         if old_ids:
             report.add(sf.source, IngestStatus.UPDATED,
@@ -227,12 +257,16 @@ class Ingestor:
         report = IngestReport()
         pending = _Pending()
         with self.lock, tqdm(total=0, desc="写入向量库", unit="块") as bar:
-            for sf in files:
-                try:
-                    self._ingest_file(sf, root_path, report, pending, bar)
-                except LoadError as exc:
-                    report.add(sf.source, IngestStatus.FAILED, str(exc))
-            report.chunks_added += self._flush(pending, report, bar)
+            writer = _Writer(self.collection, report)
+            try:
+                for sf in files:
+                    try:
+                        self._ingest_file(sf, root_path, report, pending, bar, writer)
+                    except LoadError as exc:
+                        report.add(sf.source, IngestStatus.FAILED, str(exc))
+                report.chunks_added += self._flush(pending, report, bar, writer)
+            finally:
+                writer.close()
         report.total_chunks = self.collection.count()
         report.seconds = time.perf_counter() - started
         self.last_report = report
@@ -268,7 +302,40 @@ class Ingestor:
         return report
 
 
-def _wait(writing: Future[None] | None) -> None:
-    """等后台写入完成（写入出错时在这里抛出）。"""
-    if writing is not None:
-        writing.result()
+def _embed(embeddings: Embeddings, texts: list[str]) -> Any:
+    """嵌入一批块：离线嵌入直接给 numpy 矩阵（省掉转成 Python 列表、Chroma 再转回来的两趟），其余走 LangChain 接口。"""
+    if type(embeddings) is OfflineEmbeddings:
+        return embed_texts(texts)
+    return embeddings.embed_documents(texts)
+
+
+class _Writer:
+    """整次入库共用的后台写入线程：同一时刻最多一批在写，提交下一批前等上一批写完（第 4 章）。"""
+
+    def __init__(self, collection: Collection, report: IngestReport) -> None:
+        self.collection, self.report = collection, report
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.writing: Future[None] | None = None
+
+    def _write(self, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        coll.add(self.collection, **kwargs)
+        self.report.write_seconds += time.perf_counter() - started
+
+    def wait(self) -> None:
+        """等正在写的一批写完（写入出错时在这里抛出）。"""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            writing.result()
+
+    def submit(self, **kwargs: Any) -> None:
+        """写一批块：先等上一批写完，再交给后台线程（第 4 章）。"""
+        self.wait()
+        self.writing = self.pool.submit(self._write, **kwargs)
+
+    def close(self) -> None:
+        """等最后一批写完并关掉线程（第 4 章）。"""
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)

@@ -19,12 +19,18 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from helpers.text import FEATURE_TAG_SHIFT, feature_counts, word_tokens
+from helpers.text import FEATURE_TAG_SHIFT, TAG_CHAR, TAG_EQUATION, feature_counts, word_tokens
 
 # 参数在课程问题集与两套中文代理基准上测过（见 helpers/evaluation/bench.py 文件头）
 WORD_K1, WORD_B = 1.2, 0.75  # 词级 BM25 用教科书参数
 CHAR_K1, CHAR_B = 0.9, 0.5  # 字级：词频饱和得快些、长度惩罚轻些
 CHAR_UNIGRAM = 0.5  # 字级里单字的 idf 打折：二元组更能区分意思，单字用来兜住换了说法的问题
+CHAR_SYMBOLS = False  # 字级特征是否加上希腊字母、数学符号（第 8 章）
+CHAR_TRIGRAMS = False  # 字级特征是否加上相邻三字（第 8 章）
+# 字级特征加上公式编号：块里行末的 (9.35)（定义处）对上问题里的 式(9.35)（第 8 章）。
+# 教材代理集 dev/test 上都更好，没有公式编号的语料（课程、百科、办公）结果一个不变
+CHAR_EQUATIONS = True
+CHAR_EQUATION_WEIGHT = 3.0  # 公式编号特征的 idf 倍数（教材 dev 上试过 0.5、1、2、3：3 最好）
 RRF_K = 60
 
 
@@ -42,12 +48,12 @@ def _bm25_values(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n_docs: int, 
     return sparse.csc_matrix((values, (doc, col)), shape=(n_docs, n_terms))
 
 
-def _feature_counts_batched(texts: list[str], batch: int = 10_000
+def _feature_counts_batched(texts: list[str], batch: int = 10_000, **options: Any
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """分批抽取字级特征再拼起来：结果与一次抽完相同，中间数组小得多（10 万块时省下约 1 GB 峰值内存）。"""
     parts = []
     for start in range(0, len(texts), batch):
-        doc, keys, tf = feature_counts(texts[start : start + batch])
+        doc, keys, tf = feature_counts(texts[start : start + batch], **options)
         parts.append((doc + start, keys, tf))
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))  # type: ignore[return-value]
 
@@ -60,19 +66,31 @@ class BM25Index:
     weights: sparse.csc_matrix  # 文档 × 词 的 BM25 分量
     vocab: dict[str, int] = field(default_factory=dict)  # word：词 → 列
     keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # char：排好序的特征键
+    options: dict[str, Any] = field(default_factory=dict)  # char：查询用的特征开关（symbols、trigrams、equations）
 
     @classmethod
     def build(cls, texts: list[str], analyzer: str = "word", k1: float | None = None,
-              b: float | None = None) -> BM25Index:
-        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字）（第 4 章）。"""
+              b: float | None = None, *, symbols: bool | None = None, trigrams: bool | None = None,
+              equations: bool | None = None, unigram: float | None = None,
+              equation_weight: float | None = None) -> BM25Index:
+        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字，可加符号、三字与公式编号）（第 4 章）。"""
         n = len(texts)
         if analyzer == "char":
-            doc, keys, tf = _feature_counts_batched(texts) if n else (np.zeros(0, np.int64),) * 3
+            options: dict[str, Any] = {"symbols": CHAR_SYMBOLS if symbols is None else symbols,
+                                       "trigrams": CHAR_TRIGRAMS if trigrams is None else trigrams}
+            with_eq = CHAR_EQUATIONS if equations is None else equations
+            doc, keys, tf = (_feature_counts_batched(texts, **options, equations="label" if with_eq else "")
+                             if n else (np.zeros(0, np.int64),) * 3)
+            if with_eq:
+                options["equations"] = "ref"  # 问题里认 "式(…)"
             vocab_keys, col = np.unique(keys, return_inverse=True)
-            scale = np.where((vocab_keys >> FEATURE_TAG_SHIFT) == 0, CHAR_UNIGRAM, 1.0)
+            tags = vocab_keys >> FEATURE_TAG_SHIFT
+            scale = np.where(tags == TAG_CHAR, CHAR_UNIGRAM if unigram is None else unigram, 1.0)
+            scale = np.where(tags == TAG_EQUATION,
+                             CHAR_EQUATION_WEIGHT if equation_weight is None else equation_weight, scale)
             weights = _bm25_values(doc, col, tf, n, len(vocab_keys), CHAR_K1 if k1 is None else k1,
                                    CHAR_B if b is None else b, scale)
-            return cls("char", weights, keys=vocab_keys)
+            return cls("char", weights, keys=vocab_keys, options=options)
         if analyzer != "word":
             raise ValueError(f"analyzer 只能是 word 或 char，收到 {analyzer!r}")
         vocab: dict[str, int] = {}  # 词 → 列，按首次出现编号
@@ -106,7 +124,7 @@ class BM25Index:
                 if w in self.vocab:
                     counts[self.vocab[w]] = counts.get(self.vocab[w], 0) + 1
             return np.array(list(counts), dtype=np.int64), np.array(list(counts.values()), dtype=np.float64)
-        _, keys, qtf = feature_counts([query])
+        _, keys, qtf = feature_counts([query], **self.options)
         if not len(self.keys):
             return np.zeros(0, np.int64), np.zeros(0)
         pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)

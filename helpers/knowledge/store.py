@@ -17,18 +17,24 @@ from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge import collection as coll
 from helpers.knowledge.collection import PIPELINE_VERSION, collection_name_for, embedding_id, make_client
 from helpers.knowledge.index import SnapshotCache, dense_scores
-from helpers.knowledge.ingest import Ingestor, IngestReport
+from helpers.knowledge.ingest import CHUNKERS, DEFAULT_CHUNKER, Ingestor, IngestReport, make_chunker
 from helpers.knowledge.load import DEFAULT_MAX_FILE_MB
+from helpers.knowledge.rerank import RERANK_CANDIDATES, get_reranker
 from helpers.knowledge.search import RRF_K, matches_filter, rrf_fuse, top_k, weighted_fuse
-from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, make_splitter
+from helpers.knowledge.split import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, make_splitter, with_heading_context
 from helpers.llm import get_embeddings
 
 # 混合检索三路的权重：向量、词级 BM25、字级 BM25（各自归一化到 [0,1] 后加权相加）。
 # 在课程问题集和两套中文代理基准上测过：这组权重三处都不低于任一单路；等权 RRF 反而不如 BM25
 HYBRID_WEIGHTS = {"dense": 0.3, "word": 0.7, "char": 0.7}
 HYBRID_CANDIDATES = 50  # 混合检索时每路先取多少候选
-RETRIEVER_KINDS = ("hybrid", "dense", "bm25", "mmr")
+RETRIEVER_KINDS = ("hybrid", "dense", "bm25", "mmr", "hybrid_rerank")
 DEFAULT_RETRIEVER = "hybrid"  # 课程助手默认的检索方式
+DEFAULT_HEADING_CONTEXT = False  # 建索引时是否在块前加标题路径（第 8 章的开关）
+# hybrid 默认在融合之后再重排序（第 8 章）：先融合出 RERANK_CANDIDATES 块，重排序器排出前 k 块。
+# 在两套代理基准（教材 PDF、百科段落）的 dev 与 test 上都不差于只融合，课程问题集持平（命令见 bench.py）；
+# KnowledgeBase(rerank=False) 或 hybrid(..., rerank=False) 回到只融合（第 4 章讲的混合检索）
+DEFAULT_RERANK = True
 # 检索器返回的 Document 元数据里：问题与这一块的余弦相似度，以及算它用的查询（拒答阈值直接用，不再嵌入）
 DENSE_SCORE, DENSE_QUERY = "dense_score", "dense_query"
 
@@ -42,21 +48,36 @@ class KnowledgeBase:
                  embeddings: Embeddings | None = None, persist_dir: str | Path | None = None,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
                  *, max_file_mb: float = DEFAULT_MAX_FILE_MB, batch_size: int = 256,
-                 client: Any = None) -> None:
+                 client: Any = None, chunker: str = DEFAULT_CHUNKER,
+                 heading_context: bool = DEFAULT_HEADING_CONTEXT, rerank: bool = DEFAULT_RERANK,
+                 reranker: Any = None, char_features: dict[str, Any] | None = None) -> None:
         make_splitter(chunk_size, chunk_overlap)  # 参数不合理就尽早报错
+        if chunker not in CHUNKERS:
+            raise ValueError(f"不认识的切块方式 {chunker!r}：可选 {'、'.join(CHUNKERS)}")
         self.settings = settings or load_settings()
         self.embeddings = embeddings or get_embeddings(settings=self.settings)
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
-        self.collection_name = collection_name_for(collection, self.embeddings, chunk_size, chunk_overlap)
+        self.chunker, self.heading_context = chunker, heading_context
+        self.rerank_default, self._reranker = rerank, reranker
+        variant = "|".join(([] if chunker == "recursive" else [f"chunker={chunker}"])
+                           + (["heading"] if heading_context else []))
+        self.collection_name = collection_name_for(collection, self.embeddings, chunk_size, chunk_overlap,
+                                                   variant)
         self.config = {
             "chunk_size": chunk_size, "chunk_overlap": chunk_overlap,
             "embedding": embedding_id(self.embeddings), "pipeline": PIPELINE_VERSION,
         }
+        if variant:  # 默认配置的集合元数据与以前一样
+            self.config.update(chunker=chunker, heading_context=heading_context)
         self.client = client or make_client(self.settings, persist_dir)
         self.store = coll.open_store(self.collection_name, self.embeddings, self.client, self.config)
+        index_text = with_heading_context if heading_context else None
         self.writer = Ingestor(self.collection, self.embeddings, chunk_size=chunk_size,
-                               chunk_overlap=chunk_overlap, max_file_mb=max_file_mb, batch_size=batch_size)
-        self.index = SnapshotCache(self.collection)
+                               chunk_overlap=chunk_overlap, max_file_mb=max_file_mb, batch_size=batch_size,
+                               chunker=make_chunker(chunker, chunk_size, chunk_overlap, self.embeddings),
+                               index_text=index_text)
+        # 字级 BM25 的特征开关，如 {"equations": False, "symbols": True}；不给就用 search 模块的默认值
+        self.index = SnapshotCache(self.collection, index_text, char_features)
 
     # ---------- 基本信息 ----------
     @property
@@ -147,15 +168,32 @@ class KnowledgeBase:
         return [(snap.docs[i], s) for i, s in hits]
 
     def hybrid(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
-               fusion: str = "weighted", candidates: int = HYBRID_CANDIDATES
+               fusion: str = "weighted", candidates: int = HYBRID_CANDIDATES, rerank: bool | None = None
                ) -> list[tuple[Document, float]]:
-        """混合检索：向量 + 词级 BM25 + 字级 BM25 各取候选再融合；fusion 选 weighted 或 rrf（第 4 章）。"""
-        return [(d, s) for d, s, _ in self._hybrid(query, k, filter, fusion, candidates)]
+        """混合检索：向量 + 词级 BM25 + 字级 BM25 各取候选再融合；fusion 选 weighted 或 rrf（第 4 章）。
+
+        rerank=True（或建库时 rerank=True）时先融合出 RERANK_CANDIDATES 块，再交给重排序器排出前 k 块（第 8 章）。
+        """
+        return [(d, s) for d, s, _ in self._hybrid(query, k, filter, fusion, candidates, rerank)]
+
+    @property
+    def reranker(self) -> Any:
+        """重排序器：建库时传入的，否则按设置（RERANK_PROVIDER）第一次用时创建（第 8 章）。"""
+        if self._reranker is None:
+            self._reranker = get_reranker(self.settings)
+        return self._reranker
 
     def _hybrid(self, query: str, k: int, filter: dict[str, Any] | None, fusion: str = "weighted",
-                candidates: int = HYBRID_CANDIDATES) -> Scored:
+                candidates: int = HYBRID_CANDIDATES, rerank: bool | None = None) -> Scored:
         if k <= 0:
             return []
+        if self.rerank_default if rerank is None else rerank:
+            first = self._hybrid(query, max(k, RERANK_CANDIDATES), filter, fusion, candidates, rerank=False)
+            by_id = {d.id: (d, cos) for d, _, cos in first}
+            # 重排序器读元数据里的第一阶段分数（score）；返回的仍是库里原来的块
+            staged = [Document(page_content=d.page_content, id=d.id, metadata={**d.metadata, "score": s})
+                      for d, s, _ in first]
+            return [(by_id[d.id][0], s, by_id[d.id][1]) for d, s in self.reranker.rerank(query, staged, k)]
         n = max(k, candidates)
         snap = self.index.current()  # 三路都用同一份副本
         docs, allowed = snap.docs, _allowed(snap.docs, filter)
@@ -179,8 +217,8 @@ class KnowledgeBase:
 
     def scored(self, kind: str, query: str, k: int = 4, **options: Any) -> Scored:
         """按检索方式检索，每块再带上与问题的余弦相似度（拒答阈值用，问题只嵌入一次）（第 4 章）。"""
-        if kind == "hybrid":
-            return self._hybrid(query, k, **options)
+        if kind in ("hybrid", "hybrid_rerank"):
+            return self._hybrid(query, k, **options, **({"rerank": True} if kind == "hybrid_rerank" else {}))
         if kind in ("dense", "mmr"):  # 这两种的分数本身就是余弦相似度
             pairs = self.dense(query, k, **options) if kind == "dense" else self.mmr(query, k, **options)
             return [(d, s, s) for d, s in pairs]

@@ -24,6 +24,8 @@ from helpers.text import (
     FEATURE_TAG_SHIFT,
     TAG_BIGRAM,
     TAG_CHAR,
+    TAG_SYMBOL,
+    TAG_TRIGRAM,
     TAG_WORD,
     feature_counts,
     features,
@@ -36,6 +38,8 @@ VERSION = 2  # 特征或权重一改就加 1：知识库据此换用新的集合
 _TABLE_VERSION = 2
 UNKNOWN_WEIGHT = 12.0  # 词典里没有的字/英文单词：当作罕见特征
 UNIGRAM_SCALE = 1.0  # 单字与二元组同等看待（0.5 时在中文检索基准上更差）
+SYMBOL_WEIGHT = 6.0  # 希腊字母、数学符号的权重（开了 symbols 才有这类特征）
+TRIGRAM_WEIGHT = 6.0  # 相邻三字的权重（开了 trigrams 才有这类特征）
 
 
 
@@ -96,6 +100,8 @@ def _key_weights(keys: np.ndarray) -> np.ndarray:
     tag = keys >> FEATURE_TAG_SHIFT
     low = keys & FEATURE_KEY_MASK
     out = np.full(len(keys), UNKNOWN_WEIGHT, dtype=np.float64)
+    out[tag == TAG_SYMBOL] = SYMBOL_WEIGHT
+    out[tag == TAG_TRIGRAM] = TRIGRAM_WEIGHT
     uni = tag == TAG_CHAR
     out[uni] = char_w[np.minimum(low[uni], 0xFFFF)] * UNIGRAM_SCALE
     bi = tag == TAG_BIGRAM
@@ -153,12 +159,19 @@ def sparse_cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-def embed_texts(texts: list[str], batch_size: int = 4096) -> np.ndarray:
-    """批量嵌入，返回形状 (n, DIM)、每行 L2 归一化的矩阵（第 4 章）。"""
+SYMBOLS = False  # 特征是否加上希腊字母、数学符号（第 8 章）
+TRIGRAMS = False  # 特征是否加上相邻三字（第 8 章）
+
+
+def embed_texts(texts: list[str], batch_size: int = 4096, *, symbols: bool | None = None,
+                trigrams: bool | None = None) -> np.ndarray:
+    """批量嵌入，返回形状 (n, DIM)、每行 L2 归一化的矩阵；两个特征开关默认取 SYMBOLS、TRIGRAMS（第 4 章）。"""
+    options = {"symbols": SYMBOLS if symbols is None else symbols,
+               "trigrams": TRIGRAMS if trigrams is None else trigrams}
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]
-        doc, keys, tf = feature_counts(batch)
+        doc, keys, tf = feature_counts(batch, **options)
         bucket, sign = _buckets(keys)
         values = sign * _key_weights(keys) * (1.0 + np.log(tf))
         flat = np.bincount(doc * DIM + bucket, weights=values, minlength=len(batch) * DIM)
