@@ -31,6 +31,7 @@ class _Snapshot:
     indexes: dict[str, BM25Index] = field(default_factory=dict)
     checked: float = 0.0  # 上次核对块数的时间
     rows: dict[str, int] = field(default_factory=dict)  # 块 id → 在 docs / vectors 里的行号
+    neighbours: dict[tuple[str, Any], list[int]] | None = None  # (文件, 页) → 按块序号排好的行号（句子窗口用）
     index_text: Callable[[Document], str] | None = None  # 建 BM25 用的文字（默认正文；可加标题路径）
     char_features: dict[str, Any] = field(default_factory=dict)  # 字级 BM25 的特征开关（symbols/trigrams/equations）
 
@@ -42,6 +43,38 @@ class _Snapshot:
             self.indexes[analyzer] = BM25Index.build(texts, analyzer, **options)
         return self.indexes[analyzer]
 
+
+
+def merge_passage(chunks: list[Document]) -> str:
+    """把同一文件（同一页）里相邻的几块按 start 偏移接成一段，重叠的部分只留一份（第 8 章）。"""
+    text, end = "", None
+    for c in chunks:
+        start = int(c.metadata.get("start", 0))
+        body = c.page_content
+        if end is not None and start <= end:  # 与上一块重叠或紧挨着：跳过重复的开头
+            body = body[min(end - start, len(body)):]
+        elif text:
+            body = "\n" + body
+        text += body
+        end = max(end or 0, start + len(c.page_content))
+    return text
+
+
+def window_of(snap: _Snapshot, doc: Document, window: int) -> list[Document]:
+    """一块与它前后各 window 块（同一文件、同一页，按块序号）（第 8 章）。"""
+    key = (coll.source_of(doc.metadata), doc.metadata.get("page"))
+    if snap.neighbours is None:  # 第一次用时按 (文件, 页) 分组排好
+        groups: dict[tuple[str, Any], list[int]] = {}
+        for r, d in enumerate(snap.docs):
+            groups.setdefault((coll.source_of(d.metadata), d.metadata.get("page")), []).append(r)
+        for rows in groups.values():
+            rows.sort(key=lambda r: int(snap.docs[r].metadata.get("chunk", 0)))
+        snap.neighbours = groups
+    rows = snap.neighbours.get(key, [])
+    if doc.id not in snap.rows or snap.rows[doc.id] not in rows:
+        return [doc]
+    i = rows.index(snap.rows[doc.id])
+    return [snap.docs[r] for r in rows[max(0, i - window) : i + window + 1]]
 
 
 def dense_scores(snap: _Snapshot, query_vector: list[float] | np.ndarray) -> np.ndarray:

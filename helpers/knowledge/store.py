@@ -16,7 +16,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge import collection as coll
 from helpers.knowledge.collection import PIPELINE_VERSION, collection_name_for, embedding_id, make_client
-from helpers.knowledge.index import SnapshotCache, dense_scores
+from helpers.knowledge.index import SnapshotCache, dense_scores, merge_passage, window_of
 from helpers.knowledge.ingest import CHUNKERS, DEFAULT_CHUNKER, Ingestor, IngestReport, make_chunker
 from helpers.knowledge.load import DEFAULT_MAX_FILE_MB
 from helpers.knowledge.rerank import RERANK_CANDIDATES, get_reranker
@@ -229,6 +229,18 @@ class KnowledgeBase:
         cosine = dense_scores(snap, self.embeddings.embed_query(query))
         return [(d, s, float(cosine[snap.rows[d.id]])) for d, s in pairs]
 
+    def expand(self, docs: list[Document], window: int = 1) -> list[Document]:
+        """句子窗口：搜小块、返回大段——每块换成它与前后各 window 块接成的一段，元数据仍是命中的那块（第 8 章）。"""
+        if window <= 0:
+            return list(docs)
+        snap = self.index.current()
+        out = []
+        for d in docs:
+            group = window_of(snap, d, window)
+            out.append(Document(page_content=merge_passage(group), id=d.id,
+                                metadata={**d.metadata, "window": len(group)}))
+        return out
+
     def as_retriever(self, kind: str = DEFAULT_RETRIEVER, k: int = 4, **kwargs: Any) -> KnowledgeRetriever:
         """LangChain 检索器：kind 取 hybrid/dense/bm25/mmr（第 4 章）。"""
         if kind not in RETRIEVER_KINDS:
@@ -252,6 +264,7 @@ class KnowledgeRetriever(BaseRetriever):
     fetch_k: int = 20
     lambda_mult: float = 0.5
     filter: dict[str, Any] | None = None
+    window: int = 0  # >0：每块换成它与前后各 window 块接成的一段（句子窗口，第 8 章）
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -262,11 +275,12 @@ class KnowledgeRetriever(BaseRetriever):
         options: dict[str, Any] = {"filter": self.filter}
         if self.kind == "mmr":
             options.update(fetch_k=self.fetch_k, lambda_mult=self.lambda_mult)
-        return [
+        found = [
             Document(page_content=d.page_content, id=d.id,
                      metadata={**d.metadata, "score": round(s, 6), DENSE_SCORE: cos, DENSE_QUERY: query})
             for d, s, cos in self.kb.scored(self.kind, query, k, **options)
         ]
+        return self.kb.expand(found, self.window) if self.window else found
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, **_ignored: Any) -> list[Document]:
