@@ -37,6 +37,10 @@ class LoadError(CourseError, ValueError):
     """某个文件无法加载：消息用中文说明原因和下一步（第 4 章）。"""
 
 
+class StoreCorruptError(CourseError):
+    """嵌入式向量库的文件损坏，打不开：消息说明怎样从文档重建（第 7 章）。"""
+
+
 class AppError(CourseError):
     """给用户看的错误：HTTP 状态码 + 中文说明（第 7 章）。"""
 

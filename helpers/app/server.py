@@ -36,10 +36,11 @@ from helpers.app.service import (
     AppConfig,
     Assistant,
     open_knowledge_base,
+    rebuild_knowledge_base,
     sync_knowledge_base,
 )
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings, read_env
-from helpers.errors import RedactingFilter
+from helpers.errors import RedactingFilter, StoreCorruptError
 
 # 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
 # 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
@@ -134,6 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus-dir", help="文档目录（默认课程文档 data/knowledge_db）")
     parser.add_argument("--no-ui", action="store_true", help="只启动 API，不挂 Gradio 界面")
     parser.add_argument("--log-level", default="warning", help="uvicorn 日志级别")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="向量库损坏时用：旧目录改名保留，从课程文档与上传区重新入库后再启动")
     return parser.parse_args(argv)
 
 
@@ -151,12 +154,23 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         config = config_from_env(settings.app_token, overrides)
         corpus = corpus_from_env(overrides)
-        kb = open_knowledge_base(settings, collection=collection_from_env(overrides))
+        collection = collection_from_env(overrides)
+        if args.rebuild:
+            print("重建知识库（文档目录 + 上传区）…", flush=True)
+            kb, report, kept = rebuild_knowledge_base(settings, collection=collection, corpus_dir=corpus,
+                                                      uploads_dir=config.uploads_dir)
+            if kept is not None:
+                print(f"旧的向量库目录已改名保留为 {kept}（确认新库没问题后可以删掉）", flush=True)
+        else:
+            kb = open_knowledge_base(settings, collection=collection)
+            print("同步知识库（文档目录 + 上传区）…", flush=True)
+            report = sync_knowledge_base(kb, corpus, config.uploads_dir)
     except (ConfigError, ValueError) as exc:
         print(f"配置错误：{exc}", file=sys.stderr)
         return 2
-    print("同步知识库（文档目录 + 上传区）…", flush=True)
-    report = sync_knowledge_base(kb, corpus, config.uploads_dir)
+    except StoreCorruptError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     print(report.summary(), flush=True)
     if args.host not in {"127.0.0.1", "localhost", "::1"} and not settings.app_token:
         print("提醒：监听在非本机地址却没有设置 APP_TOKEN，任何人都能访问并上传文档。", file=sys.stderr)

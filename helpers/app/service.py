@@ -6,6 +6,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from helpers.app.validation import (
     validate_question,
     validate_session_id,
 )
-from helpers.config import DATA_DIR, KNOWLEDGE_DIR, Settings, load_settings
+from helpers.config import DATA_DIR, KNOWLEDGE_DIR, ConfigError, Settings, load_settings
 from helpers.errors import AppError, describe_error, redact
 from helpers.history import SessionStore
 from helpers.knowledge import IngestReport, IngestStatus, KnowledgeBase
+from helpers.knowledge.collection import corrupt_store_error, forget_clients
 from helpers.llm import default_model, get_chat_model
 from helpers.providers import get_provider
 from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain, locator
@@ -86,6 +88,22 @@ def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_D
         Path(uploads_dir).mkdir(parents=True, exist_ok=True)
         roots = [Path(uploads_dir)]
     return kb.sync(*roots)
+
+
+def rebuild_knowledge_base(settings: Settings, *, collection: str = "assistant",
+                           corpus_dir: Path | None = KNOWLEDGE_DIR, uploads_dir: Path = UPLOADS_DIR
+                           ) -> tuple[KnowledgeBase, IngestReport, Path | None]:
+    """向量库损坏时重建：旧目录改名保留，新库从课程文档与上传区重新入库；返回 (库, 报告, 旧目录)（第 7 章）。"""
+    if settings.chroma_host:
+        raise ConfigError("连的是 Chroma 服务（CHROMA_HOST）：请在服务器上检查或重建它，本机没有可重建的库文件")
+    old = Path(settings.vector_db_dir)
+    kept = None
+    if old.exists():
+        kept = old.with_name(f"{old.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        old.rename(kept)
+    forget_clients()  # 本进程若打开过旧目录，chromadb 还缓存着它的连接
+    kb = open_knowledge_base(settings, collection=collection)
+    return kb, sync_knowledge_base(kb, corpus_dir, uploads_dir), kept
 
 
 ANONYMOUS_PREFIX = "anon-"
@@ -314,8 +332,11 @@ class Assistant:
                 Path(tmp).unlink(missing_ok=True)
             try:
                 report = self.kb.ingest([target], root=up)
-            except Exception:
+            except Exception as exc:
                 self._rollback(target, backup, reingest=True)
+                corrupt = corrupt_store_error(exc, self.kb.settings.vector_db_dir)
+                if corrupt is not None:  # 运行中库文件坏了：说清楚下一步，而不是 500
+                    raise AppError(f"{name} 没有入库：{corrupt}", 503) from None
                 raise
             status = next((f for f in report.files if f.source == name), None)
             if status is None or status.status == IngestStatus.FAILED:

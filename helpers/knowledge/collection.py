@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 
 from helpers.config import Settings
+from helpers.errors import StoreCorruptError
 from helpers.offline import embeddings as offline_emb
 
 if TYPE_CHECKING:
@@ -50,6 +51,21 @@ def collection_name_for(collection: str, embeddings: Embeddings, chunk_size: int
     return f"{collection}-c{chunk_size}o{chunk_overlap}-{digest}"
 
 
+# SQLite 报"文件不是数据库 / 数据库映像损坏"时的措辞与错误码（chromadb 1.x 把它包进 InternalError 的消息里）
+_CORRUPT_MARKS = ("file is not a database", "database disk image is malformed", "(code: 26)", "(code: 11)")
+REBUILD_HINT = "运行 python -m helpers.app --rebuild（助手）从课程文档与已上传的文件重建；损坏的目录会改名保留"
+
+
+def corrupt_store_error(exc: BaseException, path: str | Path) -> StoreCorruptError | None:
+    """Chroma 的异常若是"库文件损坏"，换成一句中文的 StoreCorruptError；否则返回 None（第 7 章）。"""
+    text = str(exc)
+    if not any(mark in text for mark in _CORRUPT_MARKS):
+        return None
+    broken = "not a database" in text or "(code: 26)" in text
+    reason = "file is not a database" if broken else "database disk image is malformed"
+    return StoreCorruptError(f"向量库文件损坏，无法打开（{Path(path) / 'chroma.sqlite3'}：{reason}）：{REBUILD_HINT}")
+
+
 def make_client(settings: Settings, persist_dir: str | Path | None = None) -> ClientAPI:
     """Chroma 客户端：默认嵌入式 PersistentClient；设置了 CHROMA_HOST 就连 Chroma 服务（第 4 章）。"""
     # chromadb 导入要 3–4 秒：用到时才导入，只用加载/切分的章节不必等
@@ -62,7 +78,17 @@ def make_client(settings: Settings, persist_dir: str | Path | None = None) -> Cl
                                    settings=chroma_settings)
     path = Path(persist_dir) if persist_dir is not None else Path(settings.vector_db_dir)
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:  # chromadb 把 SQLite 的错误包成 InternalError
+        raise corrupt_store_error(exc, path) or exc from None
+
+
+def forget_clients() -> None:
+    """丢掉本进程里 chromadb 缓存的客户端（按目录缓存）：目录被换掉（重建向量库）之后要重新打开（第 7 章）。"""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
 
 
 def open_store(name: str, embeddings: Embeddings, client: ClientAPI, config: dict[str, Any]) -> Chroma:
@@ -71,12 +97,15 @@ def open_store(name: str, embeddings: Embeddings, client: ClientAPI, config: dic
     from langchain_chroma import Chroma
 
     # 自己的嵌入函数由 LangChain 调用；Chroma 集合不挂默认嵌入函数（它会去下载模型）
-    store = Chroma(
-        collection_name=name, embedding_function=embeddings, client=client,
-        collection_metadata=dict(config),
-        collection_configuration={"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH,
-                                            "ef_construction": HNSW_EF_CONSTRUCTION}},
-    )
+    try:
+        store = Chroma(
+            collection_name=name, embedding_function=embeddings, client=client,
+            collection_metadata=dict(config),
+            collection_configuration={"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH,
+                                                "ef_construction": HNSW_EF_CONSTRUCTION}},
+        )
+    except Exception as exc:
+        raise corrupt_store_error(exc, client.get_settings().persist_directory or "向量库") or exc from None
     check_config(store._collection, config)
     return store
 

@@ -1,0 +1,102 @@
+"""损坏的向量库（issue 16 F14）：启动时给一句中文和下一步，不吐回溯；--rebuild 从文档与上传区重建，旧目录改名保留。"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers.app import server
+from helpers.config import load_settings
+from helpers.errors import StoreCorruptError
+from helpers.knowledge import KnowledgeBase
+
+
+def _store(tmp_path: Path) -> Path:
+    """建一个有一块的小库，返回它的目录。"""
+    db = tmp_path / "vector_db"
+    doc = tmp_path / "corpus" / "rules.md"
+    doc.parent.mkdir()
+    doc.write_text("# 借阅规则\n\n每位读者最多借 10 本书，借期 30 天。", encoding="utf-8")
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    kb.ingest(doc.parent)
+    return db
+
+
+@pytest.mark.parametrize("damage", ["header", "truncated", "random"])
+def test_a_corrupt_store_says_how_to_rebuild(tmp_path, damage):
+    db = _store(tmp_path)
+    sqlite = db / "chroma.sqlite3"
+    data = bytearray(sqlite.read_bytes())
+    if damage == "header":
+        data[:100] = os.urandom(100)
+    elif damage == "truncated":
+        data = data[: len(data) // 3]
+    else:
+        data = bytearray(os.urandom(len(data)))
+    sqlite.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptError) as info:
+        KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    message = str(info.value)
+    assert "向量库文件损坏" in message and "--rebuild" in message and "chroma.sqlite3" in message
+    assert len(message.splitlines()) == 1
+
+
+def _env(monkeypatch, tmp_path: Path, db: Path) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "offline")
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "offline")
+    monkeypatch.delenv("CHROMA_HOST", raising=False)
+    monkeypatch.setenv("VECTOR_DB_DIR", str(db))
+    monkeypatch.setenv("APP_CORPUS_DIR", str(tmp_path / "corpus"))
+    monkeypatch.setenv("APP_UPLOADS_DIR", str(tmp_path / "uploads"))
+
+
+def test_server_start_on_a_corrupt_store_exits_with_advice_then_rebuilds(tmp_path, monkeypatch, capsys):
+    db = _store(tmp_path)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "notes.md").write_text("上传的笔记：周三闭馆。", encoding="utf-8")
+    (db / "chroma.sqlite3").write_bytes(b"not a database at all" * 100)
+    _env(monkeypatch, tmp_path, db)
+    served = []
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, **kw: served.append(app))
+
+    assert server.main(["--no-ui"]) == 2  # 不启动，也不吐回溯
+    err = capsys.readouterr().err
+    assert "向量库文件损坏" in err and "--rebuild" in err and "Traceback" not in err
+    assert not served
+
+    assert server.main(["--no-ui", "--rebuild"]) == 0
+    out = capsys.readouterr().out
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("vector_db.corrupt-")]
+    assert len(kept) == 1 and (kept[0] / "chroma.sqlite3").read_bytes().startswith(b"not a database")
+    assert "改名保留" in out and served  # 重建后照常启动
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    assert kb.sources() == ["notes.md", "rules.md"]  # 课程文档与上传的文件都回来了
+
+
+def test_rebuild_refuses_a_chroma_server(monkeypatch):
+    from helpers.app.service import rebuild_knowledge_base
+    from helpers.config import ConfigError
+
+    with pytest.raises(ConfigError, match="Chroma 服务"):
+        rebuild_knowledge_base(load_settings(chroma_host="127.0.0.1"))
+
+
+def test_upload_into_a_store_that_broke_while_running_says_what_to_do(tmp_path, monkeypatch):
+    from helpers.app.service import AppConfig, Assistant
+    from helpers.errors import AppError
+
+    db = _store(tmp_path)
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    assistant = Assistant(kb, config=AppConfig(uploads_dir=tmp_path / "uploads"), corpus_dir=tmp_path / "corpus")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Database error: error returned from database: (code: 11) database disk image is malformed")
+
+    monkeypatch.setattr(kb, "ingest", broken)
+    with pytest.raises(AppError) as info:
+        assistant.upload("notes.md", "周三闭馆。".encode())
+    assert info.value.status == 503 and "向量库文件损坏" in info.value.message and "--rebuild" in info.value.message
+    assert not (tmp_path / "uploads" / "notes.md").exists()  # 没入库的文件不留在上传区
