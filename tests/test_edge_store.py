@@ -100,3 +100,22 @@ def test_upload_into_a_store_that_broke_while_running_says_what_to_do(tmp_path, 
         assistant.upload("notes.md", "周三闭馆。".encode())
     assert info.value.status == 503 and "向量库文件损坏" in info.value.message and "--rebuild" in info.value.message
     assert not (tmp_path / "uploads" / "notes.md").exists()  # 没入库的文件不留在上传区
+
+
+def test_an_upload_deleted_from_disk_can_still_be_deleted(tmp_path):
+    """F16：上传区里的文件被手动删掉后，DELETE 仍能把库里的块删掉；课程自带的文档仍然不能删。"""
+    from helpers.app.service import AppConfig, Assistant
+    from helpers.errors import AppError
+
+    db = _store(tmp_path)
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    assistant = Assistant(kb, config=AppConfig(uploads_dir=tmp_path / "uploads"), corpus_dir=tmp_path / "corpus")
+    assistant.upload("orphan.md", "周三闭馆，周四照常开放。".encode())
+    (tmp_path / "uploads" / "orphan.md").unlink()
+    assert "orphan.md" in assistant.document_names()
+    result = assistant.delete("orphan.md")
+    assert result["deleted"] and result["chunks"] >= 1
+    assert "orphan.md" not in assistant.document_names()
+    with pytest.raises(AppError) as info:
+        assistant.delete("rules.md")
+    assert info.value.status == 403

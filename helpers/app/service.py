@@ -368,9 +368,11 @@ class Assistant:
         validate_document_name(name, deleting=True)
         with self._write_lock:
             if name not in self.uploaded_names():
-                if name in self.document_names():
+                if name not in self.document_names():
+                    raise AppError(f"没有找到上传的文档 {name!r}", 404)
+                if self.corpus_dir is not None and (Path(self.corpus_dir) / name).is_file():
                     raise AppError(f"{name} 是课程自带的文档，不能删除；只能删除上传的文档", 403)
-                raise AppError(f"没有找到上传的文档 {name!r}", 404)
+                # 库里有、上传区和文档目录里都没有：上传的文件在磁盘上已被删掉，只剩库里的块，照样删掉
             removed = self.kb.delete_source(name)
             (self.config.uploads_dir / name).unlink(missing_ok=True)
         return {"name": name, "deleted": True, "chunks": removed}
