@@ -119,3 +119,22 @@ def test_an_upload_deleted_from_disk_can_still_be_deleted(tmp_path):
     with pytest.raises(AppError) as info:
         assistant.delete("rules.md")
     assert info.value.status == 403
+
+
+def test_a_crash_inside_the_upload_window_loses_nothing(tmp_path):
+    """F15：新版本改名前崩溃，只剩 .backup- 旧版本与 .upload- 临时文件；下次启动同步时旧版本回来、临时文件清掉。"""
+    from helpers.app.service import sync_knowledge_base
+
+    db = _store(tmp_path)
+    up = tmp_path / "uploads"
+    up.mkdir()
+    (up / ".backup-crashwin.md").write_text("旧版本：周三闭馆。", encoding="utf-8")
+    (up / ".upload-abc123.md").write_text("写了一半", encoding="utf-8")
+    (up / "done.md").write_text("新版本已写好。", encoding="utf-8")
+    (up / ".backup-done.md").write_text("done 的旧版本", encoding="utf-8")
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    sync_knowledge_base(kb, tmp_path / "corpus", up)
+    assert sorted(p.name for p in up.iterdir()) == ["crashwin.md", "done.md"]
+    assert (up / "crashwin.md").read_text(encoding="utf-8") == "旧版本：周三闭馆。"
+    assert (up / "done.md").read_text(encoding="utf-8") == "新版本已写好。"
+    assert {"crashwin.md", "done.md", "rules.md"} == set(kb.sources())

@@ -80,9 +80,30 @@ def open_knowledge_base(settings: Settings | None = None, *, collection: str = "
     return KnowledgeBase(collection, settings=settings or load_settings(), **kwargs)
 
 
+def recover_uploads(uploads_dir: Path) -> list[str]:
+    """上传中途崩溃留下的文件：有 .backup- 而正式文件不见了就恢复它，其余备份与 .upload- 临时文件删掉（第 7 章）。"""
+    up = Path(uploads_dir)
+    notes: list[str] = []
+    if not up.is_dir():
+        return notes
+    for backup in sorted(up.glob(".backup-*")):
+        target = up / backup.name.removeprefix(".backup-")
+        if target.exists():  # 新版本已完整写好（改名是原子的），旧版本不再需要
+            backup.unlink(missing_ok=True)
+        else:
+            os.replace(backup, target)
+            notes.append(f"恢复  {target.name}：上次上传新版本时中断，已换回旧版本")
+    for partial in sorted(up.glob(".upload-*")):
+        partial.unlink(missing_ok=True)
+        notes.append(f"清理  {partial.name}：上次没写完的临时文件")
+    return notes
+
+
 def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_DIR,
                         uploads_dir: Path = UPLOADS_DIR) -> IngestReport:
     """让库与"课程文档 + 上传区"一致：增量入库两处的文件，删掉两处都已没有的文档（第 7 章）。"""
+    for note in recover_uploads(uploads_dir):
+        log.warning(note)
     roots = [Path(r) for r in (corpus_dir, uploads_dir) if r is not None and Path(r).is_dir()]
     if not roots:  # 两处都还没有：建好上传区，库里不该留任何文档
         Path(uploads_dir).mkdir(parents=True, exist_ok=True)
