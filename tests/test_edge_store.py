@@ -138,3 +138,22 @@ def test_a_crash_inside_the_upload_window_loses_nothing(tmp_path):
     assert (up / "crashwin.md").read_text(encoding="utf-8") == "旧版本：周三闭馆。"
     assert (up / "done.md").read_text(encoding="utf-8") == "新版本已写好。"
     assert {"crashwin.md", "done.md", "rules.md"} == set(kb.sources())
+
+
+def test_one_assistant_process_per_embedded_store(tmp_path, monkeypatch, capsys):
+    """F4：嵌入式库同时只能有一个写入进程——第二个助手、或没设 CHROMA_HOST 的 --workers 2，都拒绝启动并说明怎么办。"""
+    db = _store(tmp_path)
+    _env(monkeypatch, tmp_path, db)
+    served = []
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, **kw: served.append(app))
+    assert server.main(["--no-ui", "--workers", "2"]) == 2
+    assert "CHROMA_HOST" in capsys.readouterr().err and not served
+    other = server.store_lock(db)  # 另一个进程已经占着这个库
+    try:
+        assert server.main(["--no-ui"]) == 2
+        err = capsys.readouterr().err
+        assert "另一个助手进程正在使用向量库" in err and "Traceback" not in err and not served
+    finally:
+        other.release()
+    assert server.main(["--no-ui"]) == 0 and served  # 锁放开了就能启动
+    assert server.main(["--no-ui"]) == 0  # 上一个服务停了，锁随之放开

@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from filelock import FileLock, Timeout
 
 from helpers.app import create_app
 from helpers.app.service import (
@@ -40,7 +41,7 @@ from helpers.app.service import (
     sync_knowledge_base,
 )
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings, read_env
-from helpers.errors import RedactingFilter, StoreCorruptError
+from helpers.errors import CourseError, RedactingFilter, StoreCorruptError
 
 # 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
 # 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
@@ -149,9 +150,25 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """按参数启动 uvicorn（第 7 章）。"""
     args = parse_args(argv)
+    held: list[FileLock] = []  # 嵌入式向量库的写入锁：服务停了（或启动失败）就放开
+    try:
+        return _start(args, held)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
     overrides = cli_overrides(args)
     try:
         settings = load_settings()
+        if not settings.chroma_host:
+            if args.workers > 1:
+                print(f"嵌入式 Chroma 同时只能有一个进程写入，--workers {args.workers} 会让几个进程写坏同一个库："
+                      "多进程请先启动 Chroma 服务并设置 CHROMA_HOST（见第 4 章 4.8 节），或去掉 --workers",
+                      file=sys.stderr)
+                return 2
+            held.append(store_lock(Path(settings.vector_db_dir)))
         config = config_from_env(settings.app_token, overrides)
         corpus = corpus_from_env(overrides)
         collection = collection_from_env(overrides)
@@ -168,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"配置错误：{exc}", file=sys.stderr)
         return 2
-    except StoreCorruptError as exc:
+    except (StoreCorruptError, StoreBusyError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     print(report.summary(), flush=True)
@@ -189,6 +206,24 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({_ENV_SYNCED: "1", _ENV_UI: "0" if args.no_ui else "1"})
     uvicorn.run("helpers.app.server:app_from_env", factory=True, workers=args.workers, **serve)
     return 0
+
+
+class StoreBusyError(CourseError):
+    """另一个助手进程正占着这个嵌入式向量库（第 7 章）。"""
+
+
+def store_lock(db_dir: Path) -> FileLock:
+    """嵌入式向量库的写入锁（库目录旁边的 .lock 文件）：拿不到就说明另一个助手进程在用它（第 7 章）。"""
+    db_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(db_dir.with_name(db_dir.name + ".lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreBusyError(
+            f"另一个助手进程正在使用向量库 {db_dir}：嵌入式 Chroma 同时只能有一个进程写入。请先停掉那个进程；"
+            "要几个进程共用一个库，请改用 Chroma 服务（CHROMA_HOST）；想各用各的，用 VECTOR_DB_DIR 指向另一个目录"
+        ) from None
+    return lock
 
 
 # ---- 在子进程里启动服务：python -m helpers.app.load 自己起服务时用（测试经 tests/support/servers.py 复用） ----
