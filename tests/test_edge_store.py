@@ -157,3 +157,26 @@ def test_one_assistant_process_per_embedded_store(tmp_path, monkeypatch, capsys)
         other.release()
     assert server.main(["--no-ui"]) == 0 and served  # 锁放开了就能启动
     assert server.main(["--no-ui"]) == 0  # 上一个服务停了，锁随之放开
+
+
+def test_chat_bodies_have_a_size_limit(tmp_path):
+    """F9：问答接口的 JSON 请求体有上限——声明超限的直接 413，分块发送（没有 Content-Length）的边收边数，同样 413。"""
+    from fastapi.testclient import TestClient
+
+    from helpers.app import create_app
+    from helpers.app.api import JSON_BODY_LIMIT
+    from helpers.app.service import AppConfig, Assistant
+
+    db = _store(tmp_path)
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    client = TestClient(create_app(Assistant(kb, config=AppConfig(uploads_dir=tmp_path / "up"),
+                                             corpus_dir=tmp_path / "corpus"), ui=False))
+    huge = b'{"question": "' + b"a" * (JSON_BODY_LIMIT + 10) + b'"}'
+    for path in ("/api/chat", "/api/chat/stream"):
+        r = client.post(path, content=huge, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "上限" in r.json()["detail"]
+        chunks = (huge[i : i + 8192] for i in range(0, len(huge), 8192))  # 生成器：分块发送，不带 Content-Length
+        r = client.post(path, content=chunks, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "问答接口" in r.json()["detail"]
+    ok = client.post("/api/chat", json={"question": "每位读者最多借几本书？"})
+    assert ok.status_code == 200

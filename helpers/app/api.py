@@ -30,6 +30,10 @@ from helpers.rag import RagAnswer, Source
 
 UPLOAD_PATH = "/api/documents"
 FORM_OVERHEAD = 64 * 1024  # 上传表单的边界、字段名等另算 64 KB 余量
+JSON_BODY_LIMIT = 64 * 1024  # 问答接口的 JSON 请求体上限：问题最多 2000 字（UTF-8 约 6 KB），再留足余量
+JSON_TOO_BIG = (f"请求体超过问答接口的上限 {JSON_BODY_LIMIT // 1024} KB：问题最多 2000 字，"
+                "不要把文档塞进问题里（文档请上传）")
+CHAT_PATHS = ("/api/chat", "/api/chat/stream")
 UNAUTHORIZED = "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>"
 CROSS_SITE = "跨站请求被拒绝：别的网页不能改这个知识库；请在助手自己的页面（或用 API 客户端）操作"
 UNREADABLE = "请求体无法解析：请发送 UTF-8 编码的 JSON，或格式正确的 multipart 表单"
@@ -282,24 +286,26 @@ async def unreadable_body(_: Request, exc: StarletteHTTPException) -> JSONRespon
 
 async def body_too_large(request: Request, _: StarletteHTTPException) -> JSONResponse:
     """边收边数超过 max_body_size（如没有 Content-Length 的分块上传）→ 413 与中文说明（第 7 章）。"""
-    return JSONResponse({"detail": too_big(get_assistant(request).config)}, status_code=413)
+    detail = JSON_TOO_BIG if request.url.path in CHAT_PATHS else too_big(get_assistant(request).config)
+    return JSONResponse({"detail": detail}, status_code=413)
 
 
 class UploadSizeLimit:
-    """ASGI 中间件：上传请求声明的 Content-Length 已超过上限时直接回 413（中文），一个字节也不收（第 7 章）。
+    """ASGI 中间件：POST 请求声明的 Content-Length 已超过该接口的上限时直接回 413（中文），一个字节也不收（第 7 章）。
 
     按收到的字节计数交给 FastAPI 的 max_body_size（starlette 的 RequestBodyLimitMiddleware）；但 starlette 1.10
     对声明就超限的请求总是自己回英文纯文本 "Content Too Large"，不经过异常处理，所以这一种情况在这里先答。
     """
 
-    def __init__(self, app: ASGIApp, path: str, limit: int, message: str) -> None:
-        self.app, self.path, self.limit, self.message = app, path, limit, message
+    def __init__(self, app: ASGIApp, limits: dict[str, tuple[int, str]]) -> None:
+        self.app, self.limits = app, limits  # 路径 → (字节上限, 中文说明)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.limits:
+            limit, message = self.limits[scope["path"]]
             length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                await JSONResponse({"detail": self.message}, status_code=413)(scope, receive, send)
+            if length.isdigit() and int(length) > limit:
+                await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -397,15 +403,17 @@ def create_api(assistant: Assistant) -> FastAPI:
     if config.token:
         app.add_middleware(LoginThrottle)
     body_limit = assistant.config.max_upload_bytes + FORM_OVERHEAD
-    app.add_middleware(UploadSizeLimit, path=UPLOAD_PATH, limit=body_limit, message=too_big(assistant.config))
+    limits = {UPLOAD_PATH: (body_limit, too_big(assistant.config)),
+              **{path: (JSON_BODY_LIMIT, JSON_TOO_BIG) for path in CHAT_PATHS}}
+    app.add_middleware(UploadSizeLimit, limits=limits)
     # 接口逐条登记在应用本身上，不经过 include_router：FastAPI 0.165 把包含进来的 APIRouter 整个作为一项放进
     # app.routes（第 7 章的笔记本逐条列出 app.routes），而上传接口的 max_body_size 又随这个助手的设置而变
     guarded = [Depends(require_token)]
     app.add_api_route("/health", health, methods=["GET"], tags=["状态"])
     app.add_api_route("/api/chat", chat, methods=["POST"], response_model=ChatResponse,
-                      dependencies=guarded, tags=["问答"])
+                      max_body_size=JSON_BODY_LIMIT, dependencies=guarded, tags=["问答"])
     app.add_api_route("/api/chat/stream", chat_stream, methods=["POST"], response_class=EventSourceResponse,
-                      dependencies=guarded, tags=["问答"],
+                      max_body_size=JSON_BODY_LIMIT, dependencies=guarded, tags=["问答"],
                       response_description="token 事件若干，最后一个 done 事件（或 error 事件）")
     app.add_api_route("/api/sessions/{session_id}", session, methods=["GET"], dependencies=guarded, tags=["问答"])
     app.add_api_route("/api/sessions/{session_id}", clear_session, methods=["DELETE"], dependencies=guarded,
