@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -125,12 +128,16 @@ def test_upload_ask_stream_cite_in_browser(browser, server, assistant, tmp_path,
     # 上传一个带独特事实的文档，看入库报告
     doc = tmp_path / "zitengshuyuan.md"
     doc.write_text(FACT, encoding="utf-8")
+    gradio_tmp = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    cached_before = set(gradio_tmp.rglob(doc.name)) if gradio_tmp.exists() else set()
     page.get_by_role("tab", name="文档").click()
     page.set_input_files("#upload input[type=file]", str(doc))
     page.wait_for_function(
         "document.querySelector('#report').innerText.includes('zitengshuyuan.md')", timeout=WAIT_MS)
     report = page.inner_text("#report")
     assert "✔ 新增" in report
+    # F19：Gradio 缓存里的副本读完就删了，文档只留在上传区
+    assert set(gradio_tmp.rglob(doc.name)) - cached_before == set()
     page.wait_for_function("document.querySelector('#documents').innerText.includes('zitengshuyuan')",
                            timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -90,7 +90,11 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
         for p in paths or []:
             path = Path(p)
             try:
-                result = assistant.upload(path.name, path.read_bytes())
+                data = path.read_bytes()
+            finally:  # Gradio 在自己的临时目录里留了一份：读完就删，文档只留在上传区（删掉时不留副本）
+                path.unlink(missing_ok=True)
+            try:
+                result = assistant.upload(path.name, data)
                 lines += [f"- ✔ {line}" for line in result.report]
             except AppError as exc:
                 lines.append(f"- ✘ {exc.message}")
