@@ -180,3 +180,15 @@ def test_chat_bodies_have_a_size_limit(tmp_path):
         assert r.status_code == 413 and "问答接口" in r.json()["detail"]
     ok = client.post("/api/chat", json={"question": "每位读者最多借几本书？"})
     assert ok.status_code == 200
+
+
+def test_the_ui_answers_several_users_at_once(tmp_path):
+    """F18：Gradio 默认一个事件同时只处理 1 个请求；问答事件放开到 UI_CHAT_CONCURRENCY 个。"""
+    from helpers.app.service import AppConfig, Assistant
+    from helpers.app.ui import UI_CHAT_CONCURRENCY, create_ui
+
+    db = _store(tmp_path)
+    kb = KnowledgeBase("assistant", settings=load_settings(chroma_host=None), persist_dir=db)
+    demo = create_ui(Assistant(kb, config=AppConfig(uploads_dir=tmp_path / "up"), corpus_dir=tmp_path / "corpus"))
+    limits = {fn.name: fn.concurrency_limit for fn in demo.fns.values()}
+    assert limits["respond"] == UI_CHAT_CONCURRENCY >= 8

@@ -18,6 +18,7 @@ from helpers.rag import RagAnswer
 
 TITLE = "个人知识库助手"
 FONT_URL = "/assets/cjk-font.ttf"
+UI_CHAT_CONCURRENCY = 16  # 界面里同时回答几个问题（每个占一个线程；REST 接口不受这个限制）
 # 没装中文字体的机器（如精简的 Linux）也能显示中文：只在缺字时才下载随 PyMuPDF 分发的字体
 _CSS = f"""
 @font-face {{font-family: "LLMUniverseCJK"; src: url("{FONT_URL}") format("truetype");
@@ -141,8 +142,9 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
                                      scale=4, elem_id="delete-choice")
                 delete_btn = gr.Button("删除", variant="stop", scale=1, elem_id="delete")
 
-        box.submit(respond, [box, chatbot, session], [box, chatbot])
-        send.click(respond, [box, chatbot, session], [box, chatbot])
+        # Gradio 默认每个事件同时只处理 1 个请求（别的用户排队）；问答在线程里跑，放开到 UI_CHAT_CONCURRENCY 个
+        box.submit(respond, [box, chatbot, session], [box, chatbot], concurrency_limit=UI_CHAT_CONCURRENCY)
+        send.click(respond, [box, chatbot, session], [box, chatbot], concurrency_limit=UI_CHAT_CONCURRENCY)
         clear_btn.click(clear, [session], [chatbot, session])
         chatbot.clear(clear, [session], [chatbot, session])  # 对话框右上角的垃圾桶也清空会话
         files.upload(upload, [files], [report, table, doomed, status])
