@@ -57,20 +57,6 @@ PROBE_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
                    "required": ["a", "b"]}}}
 
-# 分地域的提供方：各地域的密钥不通用，401/403 时提示另一个地域的地址（2026-12-01 核对）
-# - DashScope 北京 dashscope.aliyuncs.com 与新加坡 dashscope-intl.aliyuncs.com，密钥分地域
-#   （alibabacloud.com/help/en/model-studio "keys are region-specific"；NousResearch/hermes-agent#3912）
-# - Moonshot 中国 api.moonshot.cn 与国际 api.moonshot.ai，密钥不通用，用错地域是 401 "Invalid Authentication"
-#   （lidge-jun/opencodex#728 引用 Moonshot 文档 "Mixing keys across platforms returns 401"；can1357/oh-my-pi#6052）
-# - 智谱 open.bigmodel.cn 与 z.ai 国际站 api.z.ai，密钥分开（zai-org/z-ai-sdk-python README_CN）
-REGIONAL_BASE_URLS: dict[str, tuple[tuple[str, str], ...]] = {
-    "dashscope": (("北京", "https://dashscope.aliyuncs.com/compatible-mode/v1"),
-                  ("新加坡", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1")),
-    "moonshot": (("中国站", "https://api.moonshot.cn/v1"), ("国际站", "https://api.moonshot.ai/v1")),
-    "zhipuai": (("bigmodel.cn", "https://open.bigmodel.cn/api/paas/v4"),
-                ("z.ai 国际站", "https://api.z.ai/api/paas/v4")),
-}
-
 
 @dataclass(frozen=True)
 class Check:
@@ -179,7 +165,7 @@ def _base_url(settings: Settings, spec: Provider) -> str:
 
 def region_hint(settings: Settings, spec: Provider) -> str | None:
     """分地域的提供方：密钥被拒时提示另一个地域的 base_url（第 2 章）。"""
-    regions = REGIONAL_BASE_URLS.get(spec.name)
+    regions = spec.regions  # 各地域的地址与出处记在提供方表里（helpers.providers）
     if not regions:
         return None
     current = _base_url(settings, spec).rstrip("/")

@@ -40,6 +40,9 @@ class Provider:
     rerank_max_docs: int = 0
     rerank_source: str = ""  # 出处：厂商文档
     rerank_checked: str = ""  # 在 rerank_source 上核对的日期
+    # 分地域的提供方：各地域的 (名称, base_url)，第一个就是 base_url；各地域的密钥不通用（doctor 在 401/403 时提示）
+    regions: tuple[tuple[str, str], ...] = ()
+    regions_source: str = ""  # 出处与核对日期
 
     @property
     def env_prefix(self) -> str:
@@ -80,6 +83,9 @@ PROVIDERS: dict[str, Provider] = {
             # 文本重排序 POST /api/paas/v4/rerank，model 只有 rerank，documents 最多 128 条、每条 ≤ 4096 字符
             rerank_path="rerank", rerank_model="rerank", rerank_max_docs=128,
             rerank_source="https://docs.bigmodel.cn/api-reference/模型-api/文本重排序", rerank_checked="2026-12-01",
+            regions=(("bigmodel.cn", "https://open.bigmodel.cn/api/paas/v4"),
+                     ("z.ai 国际站", "https://api.z.ai/api/paas/v4")),
+            regions_source="zai-org/z-ai-sdk-python README_CN：两站密钥分开（2026-12-01 核对）",
         ),
         # 来源：cloud.baidu.com/doc/qianfan/s/Hmh4suq26「OpenAI SDK 兼容介绍」（base_url /v2）
         Provider(
@@ -113,6 +119,10 @@ PROVIDERS: dict[str, Provider] = {
             rerank_path="/api/v1/services/rerank/text-rerank/text-rerank", rerank_model="qwen3-rerank",
             rerank_max_docs=500,
             rerank_source="https://help.aliyun.com/zh/model-studio/text-rerank-api", rerank_checked="2026-12-01",
+            regions=(("北京", "https://dashscope.aliyuncs.com/compatible-mode/v1"),
+                     ("新加坡", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1")),
+            regions_source=("alibabacloud.com/help/en/model-studio \"keys are region-specific\"；"
+                            "NousResearch/hermes-agent#3912（2026-12-01 核对）"),
         ),
         # 来源：api-docs.deepseek.com（base_url https://api.deepseek.com，兼容 /v1）
         Provider(
@@ -128,6 +138,9 @@ PROVIDERS: dict[str, Provider] = {
             "moonshot-v1-8k", None, 2.0, 10.0, "CNY",
             key_url="https://platform.moonshot.cn/console/api-keys",
             price_source="https://platform.kimi.com/docs/pricing/chat-v1",  # 待核实：没读到这页的官方价格
+            regions=(("中国站", "https://api.moonshot.cn/v1"), ("国际站", "https://api.moonshot.ai/v1")),
+            regions_source=("lidge-jun/opencodex#728 引用 Moonshot 文档 \"Mixing keys across platforms returns 401\"；"
+                            "can1357/oh-my-pi#6052（2026-12-01 核对）"),
         ),
         # 来源：github.com/ollama/ollama docs/openai.md（本地 OpenAI 兼容地址 :11434/v1）
         Provider(

@@ -130,3 +130,12 @@ def test_estimate_cost():
     assert estimate_cost("deepseek", 0, 1_000_000) == pytest.approx(8.0)
     assert estimate_cost("openai", 1000, 500) == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)
     assert estimate_cost("kimi", 1000, 1000) == estimate_cost("moonshot", 1000, 1000)
+
+
+def test_regional_providers_list_their_default_region_first_with_a_source():
+    """分地域的提供方（DashScope、Moonshot、智谱）：地域表的第一个就是默认 base_url，每个都有出处与核对日期。"""
+    regional = {name: p for name, p in PROVIDERS.items() if p.regions}
+    assert set(regional) == {"dashscope", "moonshot", "zhipuai"}
+    for p in regional.values():
+        assert p.regions[0][1] == p.base_url and len(p.regions) >= 2
+        assert "2026-" in p.regions_source
