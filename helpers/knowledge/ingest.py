@@ -160,7 +160,7 @@ class Ingestor:
         self.collection, self.embeddings = collection, embeddings
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.max_file_mb, self.batch_size = max_file_mb, batch_size
-        self.chunker: Chunker = chunker or (lambda docs: split_documents(docs, chunk_size, chunk_overlap))
+        self.chunker: Chunker = chunker or make_chunker(DEFAULT_CHUNKER, chunk_size, chunk_overlap)
         self.index_text = index_text  # None：嵌入正文本身
         self.lock = threading.Lock()  # 同一时刻只有一次入库/删除
         self.last_report: IngestReport | None = None

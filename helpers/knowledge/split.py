@@ -8,6 +8,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from helpers.knowledge.formats import HEADING_SEP
 from helpers.text import CJK_CLASS
 
 # 先按段落、换行，再按句末标点、分句标点，最后才按空格和单字硬切
@@ -107,8 +108,7 @@ def adjacent_overlaps(chunks: list[Document]) -> list[int]:
 
 
 # ---------- 按结构切分（第 8 章） ----------
-HEADING_KEY = "heading"  # 块元数据里的标题路径，如 "二、RAG 流水线 > 2.3 切分（Split）"
-HEADING_SEP = " > "
+HEADING_KEY = "heading"  # 块元数据里的标题路径，如 "二、RAG 流水线 > 2.3 切分（Split）"；分隔符与 Word/网页的小节相同
 _MD_HEADERS = [("#" * n, f"h{n}") for n in range(1, 7)]
 # PDF 页里的编号标题行：第3章 …、3.2 …、3.2.1 …、一、…（不以句末标点结尾、不太长）
 _PDF_HEADING = re.compile(

@@ -17,7 +17,7 @@ from helpers.config import KNOWLEDGE_DIR, Settings, load_settings
 from helpers.knowledge import collection as coll
 from helpers.knowledge.collection import PIPELINE_VERSION, collection_name_for, embedding_id, make_client
 from helpers.knowledge.index import SnapshotCache, dense_scores, merge_passage, window_of
-from helpers.knowledge.ingest import CHUNKERS, DEFAULT_CHUNKER, Ingestor, IngestReport, make_chunker
+from helpers.knowledge.ingest import DEFAULT_CHUNKER, Ingestor, IngestReport, make_chunker
 from helpers.knowledge.load import DEFAULT_MAX_FILE_MB
 from helpers.knowledge.rerank import RERANK_CANDIDATES, get_reranker
 from helpers.knowledge.search import RRF_K, matches_filter, rrf_fuse, top_k, weighted_fuse
@@ -52,10 +52,9 @@ class KnowledgeBase:
                  heading_context: bool = DEFAULT_HEADING_CONTEXT, rerank: bool = DEFAULT_RERANK,
                  reranker: Any = None, char_features: dict[str, Any] | None = None) -> None:
         make_splitter(chunk_size, chunk_overlap)  # 参数不合理就尽早报错
-        if chunker not in CHUNKERS:
-            raise ValueError(f"不认识的切块方式 {chunker!r}：可选 {'、'.join(CHUNKERS)}")
         self.settings = settings or load_settings()
         self.embeddings = embeddings or get_embeddings(settings=self.settings)
+        chunk = make_chunker(chunker, chunk_size, chunk_overlap, self.embeddings)  # 不认识的切块方式在建库前报错
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.chunker, self.heading_context = chunker, heading_context
         self.rerank_default, self._reranker = rerank, reranker
@@ -74,7 +73,7 @@ class KnowledgeBase:
         index_text = with_heading_context if heading_context else None
         self.writer = Ingestor(self.collection, self.embeddings, chunk_size=chunk_size,
                                chunk_overlap=chunk_overlap, max_file_mb=max_file_mb, batch_size=batch_size,
-                               chunker=make_chunker(chunker, chunk_size, chunk_overlap, self.embeddings),
+                               chunker=chunk,
                                index_text=index_text)
         # 字级 BM25 的特征开关，如 {"equations": False, "symbols": True}；不给就用 search 模块的默认值
         self.index = SnapshotCache(self.collection, index_text, char_features)
