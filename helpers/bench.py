@@ -1,4 +1,4 @@
-"""检索基准的命令行入口：python -m helpers.bench retrieval/scale（实现在 helpers.evaluation.bench）（第 6 章）。"""
+"""基准的命令行入口：python -m helpers.bench retrieval/scale/agent（实现在 helpers.evaluation.bench）（第 6 章）。"""
 
 import sys
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -108,6 +109,27 @@ class Step:
     output_tokens: int = 0
     cost: float = 0.0
     error: str | None = None
+    inputs: str = ""  # 工具的参数（第 8 章的步骤表用）
+    output: str = ""  # 工具的返回、模型的回复或它要调用的工具（截到 OUTPUT_CHARS 个字）
+    started: float = 0.0  # 开始时刻（perf_counter）：步骤按结束先后记录，按它可以排回开始的顺序
+
+
+OUTPUT_CHARS = 500  # Step.inputs / Step.output 最多记多少个字
+
+
+def _clip(value: Any) -> str:
+    """工具输入输出或模型回复的文字（ToolMessage、AIMessage 取 content；模型要调用工具时写成"→ 名字(参数)"）。"""
+    calls = getattr(value, "tool_calls", None)
+    if calls:
+        value = "→ " + "；".join(f"{c.get('name')}({json.dumps(c.get('args', {}), ensure_ascii=False)})"
+                                 for c in calls)
+    elif hasattr(value, "content"):
+        value = value.content
+    if isinstance(value, list) and value and all(isinstance(b, dict) and "text" in b for b in value):
+        value = "".join(str(b["text"]) for b in value)  # 多段内容（如 MCP 工具的结果）：只取文字
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, dict | list) else str(value)
+    return value[:OUTPUT_CHARS]
 
 
 def _run_name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
@@ -142,7 +164,8 @@ class StepLogger(UsageTracker):
             if parent:  # 被跳过的类型不占缩进
                 depth = parent[0].depth + (parent[0].kind not in self.skip_kinds)
             step = Step(kind, name, depth)
-            self._open[run_id] = (step, time.perf_counter())
+            step.started = time.perf_counter()
+            self._open[run_id] = (step, step.started)
         if self.echo and kind not in self.skip_kinds:
             self.printer(f"{'  ' * depth}▶ [{kind}] {name}")
 
@@ -196,6 +219,9 @@ class StepLogger(UsageTracker):
         super().on_llm_end(response, run_id=run_id, **kwargs)
         step = self._end(run_id)
         if step is not None:
+            gens = [g for batch in response.generations for g in batch]
+            if gens:
+                step.output = _clip(getattr(gens[0], "message", None) or gens[0].text)
             for use in llm_usage(response):
                 step.input_tokens += use.input_tokens
                 step.output_tokens += use.output_tokens
@@ -209,9 +235,17 @@ class StepLogger(UsageTracker):
     # ---- 工具与检索器
     def on_tool_start(self, serialized, input_str, *, run_id, parent_run_id=None, **kwargs) -> None:
         self._start("tool", _run_name(serialized, kwargs, "tool"), run_id, parent_run_id)
+        with self._lock:
+            opened = self._open.get(run_id)
+            if opened is not None:
+                inputs = kwargs.get("inputs")
+                opened[0].inputs = _clip(inputs if inputs is not None else input_str)
 
     def on_tool_end(self, output, *, run_id, **kwargs) -> None:
-        self._print_end(self._end(run_id))
+        step = self._end(run_id)
+        if step is not None:
+            step.output = _clip(output)
+        self._print_end(step)
 
     def on_tool_error(self, error, *, run_id, **kwargs) -> None:
         self._print_end(self._end(run_id, error))

@@ -121,3 +121,30 @@ def test_unanswered_functions():
         return x
 
     assert is_unanswered(stub) and is_unanswered(todo) and not is_unanswered(done)
+
+
+def test_async_verify_runs_to_the_end_even_inside_a_running_event_loop():
+    """第 8 章练习 4 的自检是 async def（要连 MCP 服务器）：笔记本里已有事件循环，自检照样跑完并如实报告。"""
+    import asyncio
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def good() -> None:
+        assert await answer() == 42
+
+    async def bad() -> None:
+        assert await answer() == 41, "应当是 41"
+
+    async def inside_loop() -> list[tuple[Status, str]]:
+        return [evaluate_exercise(4, good, answer), evaluate_exercise(4, bad, answer)]
+
+    (ok, _), (failed, why) = asyncio.run(inside_loop())
+    assert ok is Status.PASSED
+    assert failed is Status.FAILED and why.endswith("应当是 41")
+
+    async def stub() -> int:
+        ...
+
+    assert evaluate_exercise(4, good, stub)[0] is Status.UNANSWERED

@@ -33,19 +33,22 @@ LAYERS: list[tuple[str, ...]] = [
     ("knowledge",),  # knowledge/__init__ 转出各子模块的名字
     ("rag",),
     ("transforms",),  # 查询变换（多查询、HyDE、后退一步、分解、自查询）：建在检索器与问答链之上
+    ("agent",),
     ("evaluation.dataset",),
     ("evaluation.metrics",),
     ("evaluation.compare",),  # 自助法置信区间与检索器对比
     ("evaluation.judge",),
     ("evaluation.experiment",),
+    ("evaluation.agent",),
     ("evaluation.bench",),
     ("evaluation",),  # evaluation/__init__ 转出各子模块的名字
     ("app.validation",),
     ("app.service",),
+    ("mcp",),  # 第 8 章的 MCP 服务：建在助手的服务层上，app.api 把它挂在 /mcp
     ("app.api",),
     ("app.ui",),
     ("app", "app.server", "app.client", "app.load"),
-    ("doctor", "bench", "mcp"),  # bench：python -m helpers.bench 的命令入口（实现在 evaluation.bench）
+    ("doctor", "bench"),  # bench：python -m helpers.bench 的命令入口（实现在 evaluation.bench）
 ]
 
 # 允许的例外，逐条列出（现在一条也没有）。列出的违规不再存在时测试也会失败，提醒把它删掉。

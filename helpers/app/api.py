@@ -6,7 +6,8 @@ import hmac
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -34,6 +35,8 @@ JSON_BODY_LIMIT = 64 * 1024  # 问答接口的 JSON 请求体上限：问题最�
 JSON_TOO_BIG = (f"请求体超过问答接口的上限 {JSON_BODY_LIMIT // 1024} KB：问题最多 2000 字，"
                 "不要把文档塞进问题里（文档请上传）")
 CHAT_PATHS = ("/api/chat", "/api/chat/stream")
+MCP_PATH = "/mcp"
+MCP_NOT_STARTED = "MCP 端点还没启动：请用 uvicorn（或 python -m helpers.app）运行应用，测试里用 with TestClient(app)"
 UNAUTHORIZED = "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>"
 CROSS_SITE = "跨站请求被拒绝：别的网页不能改这个知识库；请在助手自己的页面（或用 API 客户端）操作"
 UNREADABLE = "请求体无法解析：请发送 UTF-8 编码的 JSON，或格式正确的 multipart 表单"
@@ -354,8 +357,13 @@ class LoginThrottle:
     def _login(scope: Scope) -> bool:
         return scope["method"] == "POST" and scope["path"].endswith("/login")
 
+    @staticmethod
+    def _guarded(scope: Scope) -> bool:
+        """要令牌的路径：/api/ 下的接口与第 8 章的 MCP 端点。"""
+        return scope["path"].startswith("/api/") or scope["path"] == MCP_PATH
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not (scope["path"].startswith("/api/") or self._login(scope)):
+        if scope["type"] != "http" or not (self._guarded(scope) or self._login(scope)):
             await self.app(scope, receive, send)
             return
         who = (scope.get("client") or ("?",))[0]
@@ -383,16 +391,78 @@ class LoginThrottle:
             self.failures[who] = recent
 
 
+class McpEndpoint:
+    """ASGI 应用：/mcp 上的 MCP 服务（streamable HTTP），与 API 同一个知识库、同一条令牌规则（第 8 章）。
+
+    FastMCP 的会话管理器（session_manager.run()）每个实例只能运行一次，要在应用的生命周期里运行：
+    所以每次应用启动（lifespan）都新建一个 MCP 服务，停止时关掉；还没启动时请求得到 503。
+    """
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.manager: Any = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """应用生命周期内运行 MCP 会话管理器（第 8 章）。"""
+        # 用到时才导入：只用 TestClient（不跑 lifespan）的测试与笔记本不必导入 mcp 的 SDK
+        from mcp.server.transport_security import TransportSecuritySettings  # noqa: PLC0415
+
+        from helpers.mcp.server import build_server  # noqa: PLC0415
+
+        # 无状态：多个工作进程（--workers）时请求落到哪个进程都行；Host/Origin 由 API 的 OriginGuard 与令牌把关，
+        # 不用 SDK 只许本机 Host 的检查（助手可能监听在 0.0.0.0 或反向代理之后）
+        server = build_server(self.assistant, stateless=True,
+                              transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+        server.streamable_http_app()  # 建出会话管理器
+        async with server.session_manager.run():
+            self.manager = server.session_manager
+            try:
+                yield
+            finally:
+                self.manager = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = self.assistant.config.token
+        if token and not _bearer_ok(scope, token):
+            await JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
+                               headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            return
+        if self.manager is None:
+            await JSONResponse({"detail": MCP_NOT_STARTED}, status_code=503)(scope, receive, send)
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def _bearer_ok(scope: Scope, token: str) -> bool:
+    """与 require_token 同一条规则：Authorization: Bearer <令牌>，按 UTF-8 字节比较。"""
+    raw = dict(scope["headers"]).get(b"authorization", b"")
+    scheme, _, given = raw.partition(b" ")
+    return scheme.lower() == b"bearer" and token_matches(given.strip(), token)
+
+
 # ---- 组装 -----------------------------------------------------------------------------------
-def create_api(assistant: Assistant) -> FastAPI:
-    """创建后端应用：全部接口都只是 Assistant 方法的一层薄包装（第 7 章）。"""
+def create_api(assistant: Assistant, *, mcp: bool = True) -> FastAPI:
+    """创建后端应用：全部接口都只是 Assistant 方法的一层薄包装；mcp=True 时 /mcp 上另有 MCP 端点（第 8 章）。"""
+    endpoint = McpEndpoint(assistant) if mcp else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if endpoint is None:
+            yield
+            return
+        async with endpoint.running():
+            yield
+
     app = FastAPI(
         title="个人知识库助手 API",
         version="1.0",
         description="LLM Universe 第 7 章：基于检索增强生成的知识库问答接口。"
-                    "设置了 APP_TOKEN 时，/api 下的接口需要请求头 Authorization: Bearer <令牌>。",
+                    "设置了 APP_TOKEN 时，/api 下的接口与 /mcp（第 8 章的 MCP 端点）需要请求头 "
+                    "Authorization: Bearer <令牌>。",
         exception_handlers={AppError: app_error, RequestValidationError: bad_request, 400: unreadable_body,
                             413: body_too_large, Exception: internal_error},
+        lifespan=lifespan,
     )
     app.state.assistant = assistant
     config = assistant.config
@@ -426,4 +496,6 @@ def create_api(assistant: Assistant) -> FastAPI:
     app.add_api_route(UPLOAD_PATH + "/{name:path}", delete_document, methods=["DELETE"], dependencies=guarded,
                       tags=["文档"])
     app.add_api_route("/api/search", search, methods=["GET"], dependencies=guarded, tags=["检索"])
+    if endpoint is not None:  # 原样交给 MCP 的 ASGI 应用（它自己处理 GET/POST/DELETE），不进 OpenAPI 文档
+        app.router.add_route(MCP_PATH, endpoint, include_in_schema=False)
     return app

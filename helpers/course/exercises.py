@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 import textwrap
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 
 # 还没作答时告诉同学下一步做什么
@@ -66,11 +68,14 @@ def _why(exc: BaseException) -> str:
 
 
 def evaluate(number: int, verify: Callable[[], object], *answers: object) -> tuple[Status, str]:
-    """练习 number 的自检结果与要打印的那一行：answers 有一个还没写就是“尚未作答”，否则运行 verify（各章练习）。"""
+    """练习 number 的自检结果与要打印的一行：有答案没写就是“尚未作答”，否则运行 verify（可为 async）（各章练习）。"""
     if any(is_unanswered(a) for a in answers):
         return Status.UNANSWERED, f"练习 {number} {Status.UNANSWERED}：{_HOW_TO_ANSWER}"
     try:
-        verify()
+        result = verify()
+        if inspect.iscoroutine(result):  # async def verify()：笔记本里已有事件循环，放到另一个线程的新循环里跑完
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(asyncio.run, result).result()
     except Exception as exc:  # noqa: BLE001 - 自检只报告，不让笔记本停下
         return Status.FAILED, f"练习 {number} {Status.FAILED}：{_why(exc)}"
     return Status.PASSED, f"练习 {number} {Status.PASSED}"

@@ -4,6 +4,7 @@
   python -m helpers.bench retrieval --docs data/knowledge_db --queries data/eval/qa.jsonl --retriever all
   python -m helpers.bench retrieval --docs corpus.jsonl --queries q.jsonl --retriever dense,bm25,hybrid,bm25char,tfidf
   python -m helpers.bench scale --chunks 1000,10000,100000
+  python -m helpers.bench agent --queries data/eval/qa.jsonl --k 4   （智能体与固定检索问答链对比，第 8 章）
 
 检索器：dense（离线嵌入 + Chroma）、bm25（jieba 词级 BM25）、hybrid（默认：向量 + 词级 BM25 + 字级 BM25
 加权融合，再对前 30 块重排序）；hybrid_fusion（只融合不重排序，第 8 章之前的默认）、hybrid_rerank（总是重排序）；
@@ -34,7 +35,7 @@ from langchain_core.documents import Document
 from tqdm.auto import tqdm
 
 from helpers.config import load_settings
-from helpers.evaluation.dataset import load_queries
+from helpers.evaluation.dataset import QA_FILE, load_queries
 from helpers.evaluation.experiment import RETRIEVERS as CONTRACT_RETRIEVERS  # 基准约定的三种检索方式
 from helpers.evaluation.metrics import first_hit_rank, metrics_from_ranks
 from helpers.knowledge import (
@@ -415,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stages", choices=("all", "default"), default="all",
                    help="all：打开第 8 章的各阶段（按标题切块、标题上下文、重排序）；default：课程默认配置")
     s.add_argument("--out", help="把结果写成 JSON")
+    a = sub.add_parser("agent", help="课程知识库上比较智能体与固定检索问答链：hit@k、调用次数、拒答率、延迟")
+    a.add_argument("--queries", default=str(QA_FILE), help="问题集 .jsonl（带 gold；gold 为空的是无答案问题）")
+    a.add_argument("--k", type=int, default=4, help="每次检索取几块，默认 4")
+    a.add_argument("--split", choices=SPLITS, default="all", help="只用 split 为 dev 或 test 的问题，默认 all")
+    a.add_argument("--limit", type=int, default=None, help="只跑前 N 个问题")
+    a.add_argument("--out", help="把两行结果（含逐题记录）写成 JSON")
     return parser
 
 
@@ -478,10 +485,42 @@ def _main_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _main_agent(args: argparse.Namespace) -> int:
+    # 用到时才导入：智能体要加载 langchain.agents，检索基准用不着
+    from helpers.evaluation.agent import agent_table, compare_agent_and_chain
+    from helpers.knowledge import course_knowledge_base
+    from helpers.llm import get_chat_model
+
+    path = Path(args.queries)
+    if not path.exists():
+        print(f"找不到 {path}：请检查路径", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print(f"--limit 应当 ≥ 1，现为 {args.limit}", file=sys.stderr)
+        return 2
+    try:
+        queries = select_split(load_queries(path), args.split)[: args.limit]
+        settings = load_settings()
+        kb = course_knowledge_base(settings)  # 首次使用时入库，不计入对比的用时
+        started = time.perf_counter()
+        rows = compare_agent_and_chain(queries, kb, get_chat_model(settings=settings), k=args.k)
+    except ValueError as exc:  # 问题集格式、split、k 不对：一行中文说明
+        print(str(exc), file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - started
+    chain = rows[0]
+    print(f"\n智能体 vs 固定检索问答链：{path}，{chain['questions']} 个可回答、{chain['unanswerable']} 个无答案问题，"
+          f"模型 {settings.llm_provider}，k={args.k}，对比用时 {wall:.1f} 秒")
+    print(agent_table(rows, args.k))
+    _write_json(args.out, rows)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """命令行入口（第 6 章）。"""
     args = build_parser().parse_args(argv)
-    return _main_retrieval(args) if args.command == "retrieval" else _main_scale(args)
+    commands = {"retrieval": _main_retrieval, "scale": _main_scale, "agent": _main_agent}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

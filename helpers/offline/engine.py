@@ -7,9 +7,15 @@
 3. 没有资料时，如实说明自己是离线教学模型；
 4. 请求带了工具（tools）时，按名称与描述的字面重合挑一个工具，按参数类型从问题中取值；
    tool_choice 强制调用（指名某个工具，或 "required"/"any"）时一定调用：指名的那个，或重合最多的那个
-   （都不重合就取第一个）；取不到值的数字参数留空，没有参数的工具给 {}；
+   （都不重合就取第一个）；取不到值的数字参数留空，没有参数的工具给 {}；选填参数（不在 required 里）一律不填；
 5. 请求要求 JSON Schema 格式（response_format 为 json_schema）时，把按上面规则得到的回答原样装进字段：
-   字符串字段填摘出的原句，字符串数组填逐句，整数数组填来源编号，其他字段不填（它不会理解字段的含义）。
+   字符串字段填摘出的原句，字符串数组填逐句，整数数组填来源编号，其他字段不填（它不会理解字段的含义）；
+6. 工具已经返回了结果：结果里有带 [n] 编号的参考资料（检索工具的输出）时，按规则 1、2 从中摘句作答，
+   相关度按这次检索用的查询（工具调用的字符串参数；离线模型给的就是问题本身或引号里的词）来算；
+   其他结果（计算器、文档清单……）原样转述为"根据工具返回的结果：…"；
+7. "换个说法再搜一次"也只是一条规则，不是规划：最近一条工具结果以"未找到"标记（prompts.SEARCH_NOT_FOUND）开头、
+   而这个工具在本轮（最后一条用户消息之后）只调用过一次时，用问题的关键词（去掉疑问词与标点）再调用它一次；
+   关键词与上次的参数相同、或第二次仍未找到，就回答规则 2 的"不知道"。
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from helpers.offline.embeddings import features, sparse_cosine, sparse_vector
+from helpers.prompts import SEARCH_NOT_FOUND
 from helpers.text import count_tokens, split_sentences
 
 MODEL_ID = "offline-extractive"
@@ -44,6 +51,8 @@ _BLOCK_PATTERNS = [
     re.compile(r"<<<(.*?)>>>", re.S),
 ]
 _SOURCE_TAG = re.compile(r"^\s*\[(\d+)\]")
+_REFERENCE_TAG = re.compile(r"^\s*\[\d+\]", re.M)  # 工具结果里的编号资料（规则 6）
+_PUNCTUATION = re.compile(r"[，。？！、；：,.?!;:“”\"'‘’「」『』（）()《》<>\[\]]+")
 
 
 @dataclass
@@ -166,11 +175,15 @@ def _pick_tool(question: str, tools: list[dict[str, Any]], forced: str | None = 
         best = tools[0].get("function", tools[0])
     if best is None:
         return None
-    props = (best.get("parameters") or {}).get("properties", {})
+    params = best.get("parameters") or {}
+    props = params.get("properties", {})
+    required = set(params.get("required", props))  # 没写 required 的旧式说明：当作全部必填
     numbers = re.findall(r"-?\d+(?:\.\d+)?", question)
     quoted = re.findall(r"[“\"「『'](.+?)[”\"」』']", question)
     args: dict[str, Any] = {}
     for name, schema in props.items():
+        if name not in required:  # 选填参数不填，用工具自己的默认值
+            continue
         kind = schema.get("type")
         if kind in {"number", "integer"}:
             if not numbers:
@@ -189,6 +202,53 @@ def _pick_tool(question: str, tools: list[dict[str, Any]], forced: str | None = 
         "type": "function",
         "function": {"name": best["name"], "arguments": json.dumps(args, ensure_ascii=False)},
     }
+
+
+def _keywords(question: str) -> str:
+    """规则 7 再搜一次用的查询：去掉问题里的疑问词与标点，只留关键词。"""
+    return " ".join(_PUNCTUATION.sub(" ", _QUESTION_WORDS.sub(" ", question)).split())
+
+
+def _call_for(messages: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any] | None:
+    """工具结果对应的那次调用（按 tool_call_id 在助手消息里找）。"""
+    calls = [c for m in messages if m.get("role") == "assistant" for c in (m.get("tool_calls") or [])]
+    return next((c for c in calls if c.get("id") == result.get("tool_call_id")), None)
+
+
+def _args_of(call: dict[str, Any] | None) -> dict[str, Any] | None:
+    """一次工具调用的参数（arguments 是 JSON 字符串）；解析不了返回 None。"""
+    try:
+        args = json.loads(((call or {}).get("function") or {}).get("arguments") or "{}")
+    except json.JSONDecodeError:
+        return None
+    return args if isinstance(args, dict) else None
+
+
+def _string_args(messages: list[dict[str, Any]], result: dict[str, Any]) -> str:
+    """规则 6：产生这条工具结果的调用里的字符串参数（检索查询），拼成一段；找不到就是空串。"""
+    args = _args_of(_call_for(messages, result)) or {}
+    return " ".join(v for v in args.values() if isinstance(v, str))
+
+
+def _search_again(messages: list[dict[str, Any]], latest: dict[str, Any], tools: list[dict[str, Any]],
+                  question: str) -> dict[str, Any] | None:
+    """规则 7：最近的工具结果是"未找到"、这个工具本轮只调用过一次时，用关键词再调用一次；否则 None。"""
+    if not tools or not _text_of(latest).startswith(SEARCH_NOT_FOUND):
+        return None
+    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1) + 1
+    turn = messages[start:]
+    call = _call_for(turn, latest)
+    if call is None:
+        return None
+    name = (call.get("function") or {}).get("name")
+    calls = [c for m in turn if m.get("role") == "assistant" for c in (m.get("tool_calls") or [])]
+    if sum((c.get("function") or {}).get("name") == name for c in calls) != 1:
+        return None
+    spec = [t for t in tools if t.get("function", t).get("name") == name]
+    again = _pick_tool(_keywords(question), spec, forced=name) if spec else None
+    if again is None or _args_of(again) == _args_of(call):  # 关键词就是上次的查询：再搜也一样
+        return None
+    return again
 
 
 def forced_tool(tool_choice: Any) -> str | None:
@@ -257,8 +317,18 @@ def respond(
         else:
             break
     if tail_tools:
-        results = "；".join(_text_of(m) for m in reversed(tail_tools))
-        content = f"根据工具返回的结果：{results}"
+        again = _search_again(messages, tail_tools[0], tools or [], question)
+        if again is not None:  # 规则 7：未找到就用关键词再搜一次
+            return Reply("", [again], "tool_calls", prompt_tokens, count_tokens(json.dumps(again)))
+        texts = [_text_of(m) for m in reversed(tail_tools)]
+        material = [m for m in reversed(tail_tools) if _REFERENCE_TAG.search(_text_of(m))]
+        if material:  # 规则 6：检索工具返回了编号资料，像规则 1 一样摘句
+            query = " ".join(_string_args(messages, m) for m in material).strip() or question
+            content = _answer_from_material(query, [_text_of(m) for m in material], temperature, rng)
+        elif texts[-1].startswith(SEARCH_NOT_FOUND):
+            content = NOT_FOUND
+        else:
+            content = f"根据工具返回的结果：{'；'.join(texts)}"
     elif tools:
         call = _pick_tool(question, tools)
         if call is not None:
