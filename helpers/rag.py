@@ -21,7 +21,7 @@ from helpers.prompts import CITATION_MARK, CONDENSE_PROMPT, DEFAULT_PROMPT, get_
 
 NO_ANSWER = "知识库中没有找到相关内容，我无法回答这个问题。"
 DEFAULT_SCORE_THRESHOLD = 0.12
-_REFUSAL = re.compile(r"没有找到(与问题)?相关(的)?内容|无法回答|不知道答案")
+REFUSAL = re.compile(r"没有找到(与问题)?相关(的)?内容|无法回答|不知道答案")  # 回答里有这些话就算拒答
 _PRONOUNS = re.compile(r"^(它|他|她|这|那|其|该|此|上述|前者|后者|那么|还有|另外|再)|它|这个|那个|他们|它们")
 
 
@@ -217,7 +217,7 @@ class RagChain:
 
     def _finish(self, prep: dict[str, Any], answer: str, session_id: str | None) -> RagAnswer:
         hits = prep["hits"]
-        refused = not hits or bool(_REFUSAL.search(answer))
+        refused = not hits or bool(REFUSAL.search(answer))
         cited = {int(n) for n in CITATION_MARK.findall(answer)} if self.prompt.numbered_context else set()
         sources = [
             Source(i, d.metadata.get("source", UNKNOWN_SOURCE), d.metadata.get("page"),

@@ -21,27 +21,31 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from helpers.app import create_app
 from helpers.app.service import (
-    MAX_UPLOAD_MB,
-    UPLOADS_DIR,
-    AppConfig,
     Assistant,
     open_knowledge_base,
     rebuild_knowledge_base,
     sync_knowledge_base,
 )
-from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, load_settings, read_env
-from helpers.errors import CourseError, RedactingFilter, StoreCorruptError
+from helpers.app.settings import (  # noqa: F401  测试与旧代码从这里导入它们
+    StoreBusyError,
+    collection_from_env,
+    config_from_env,
+    corpus_from_env,
+    store_lock,
+)
+from helpers.config import PROJECT_ROOT, ConfigError, load_settings
+from helpers.errors import RedactingFilter, StoreCorruptError
 
 # 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
 # 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
@@ -50,47 +54,6 @@ _ENV_UI = "APP_UI"
 _LOGGERS = ("helpers.app", "uvicorn", "uvicorn.error", "uvicorn.access")
 _OPTION_ENV = {"uploads_dir": "APP_UPLOADS_DIR", "max_upload_mb": "APP_MAX_UPLOAD_MB",
                "collection": "APP_COLLECTION", "corpus_dir": "APP_CORPUS_DIR"}
-
-
-def _setting(name: str, overrides: Mapping[str, str] | None = None) -> str:
-    """命令行参数优先，其次是环境变量，再次是项目根目录的 .env（与 load_settings 同一规则）。"""
-    if overrides and overrides.get(name):
-        return overrides[name]
-    return read_env(None).get(name, "")
-
-
-def config_from_env(token: str | None = None, overrides: Mapping[str, str] | None = None) -> AppConfig:
-    """从环境变量与 .env 读取应用设置（第 7 章）。"""
-    raw_dir = _setting("APP_UPLOADS_DIR", overrides)
-    uploads = Path(raw_dir).expanduser() if raw_dir else UPLOADS_DIR
-    if not uploads.is_absolute():
-        uploads = PROJECT_ROOT / uploads
-    raw_mb = _setting("APP_MAX_UPLOAD_MB", overrides) or str(MAX_UPLOAD_MB)
-    try:
-        max_mb = float(raw_mb)
-    except ValueError:
-        raise ConfigError(f"APP_MAX_UPLOAD_MB={raw_mb!r} 不是数字：请写上限的兆字节数，如 20") from None
-    origins = _setting("APP_ALLOWED_ORIGINS", overrides)
-    allowed = tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip())
-    bad = [o for o in allowed if not o.startswith(("http://", "https://"))]
-    if bad:
-        raise ConfigError(f"APP_ALLOWED_ORIGINS 里的 {bad[0]!r} 不是网页来源：请写成 http://主机:端口，多个用逗号分隔")
-    return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token, allowed_origins=allowed)
-
-
-def corpus_from_env(overrides: Mapping[str, str] | None = None) -> Path:
-    """文档目录：APP_CORPUS_DIR，默认课程文档 data/knowledge_db（第 7 章）。"""
-    raw = _setting("APP_CORPUS_DIR", overrides)
-    path = Path(raw).expanduser() if raw else KNOWLEDGE_DIR
-    path = path if path.is_absolute() else PROJECT_ROOT / path
-    if not path.is_dir():
-        raise ConfigError(f"APP_CORPUS_DIR={raw!r} 不是一个目录：请写存放文档的文件夹")
-    return path
-
-
-def collection_from_env(overrides: Mapping[str, str] | None = None) -> str:
-    """知识库集合名：APP_COLLECTION，默认 assistant（第 7 章）。"""
-    return _setting("APP_COLLECTION", overrides) or "assistant"
 
 
 def app_from_env() -> FastAPI:
@@ -206,24 +169,6 @@ def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
     os.environ.update({_ENV_SYNCED: "1", _ENV_UI: "0" if args.no_ui else "1"})
     uvicorn.run("helpers.app.server:app_from_env", factory=True, workers=args.workers, **serve)
     return 0
-
-
-class StoreBusyError(CourseError):
-    """另一个助手进程正占着这个嵌入式向量库（第 7 章）。"""
-
-
-def store_lock(db_dir: Path) -> FileLock:
-    """嵌入式向量库的写入锁（库目录旁边的 .lock 文件）：拿不到就说明另一个助手进程在用它（第 7 章）。"""
-    db_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(db_dir.with_name(db_dir.name + ".lock")))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise StoreBusyError(
-            f"另一个助手进程正在使用向量库 {db_dir}：嵌入式 Chroma 同时只能有一个进程写入。请先停掉那个进程；"
-            "要几个进程共用一个库，请改用 Chroma 服务（CHROMA_HOST）；想各用各的，用 VECTOR_DB_DIR 指向另一个目录"
-        ) from None
-    return lock
 
 
 # ---- 在子进程里启动服务：python -m helpers.app.load 自己起服务时用（测试经 tests/support/servers.py 复用） ----

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
@@ -265,17 +266,21 @@ class Assistant:
                 for m in (_Sessions(self).messages(sid) if sid else [])]
 
     # ---- 检索 ----
-    def search(self, query: Any, k: int = 4, kind: str | None = None) -> list[dict[str, Any]]:
-        """直接检索知识库（默认与问答相同的检索方式），返回来源、页码、片段与分数（第 7 章）。"""
+    def retrieve(self, query: Any, k: int = 4, kind: str | None = None) -> list[Document]:
+        """检查问题与 k，按问答同样的检索方式取回前 k 块（/api/search 与 MCP 的 search_knowledge 共用）（第 8 章）。"""
         query = validate_question(query, self.config.max_question_chars)
-        if not 1 <= int(k) <= 50:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
             raise AppError("k 必须在 1 到 50 之间", 422)
         try:
-            retriever = self.kb.as_retriever(kind=kind or self.config.retriever_kind, k=int(k))
+            retriever = self.kb.as_retriever(kind=kind or self.config.retriever_kind, k=k)
         except ValueError as exc:
             raise AppError(str(exc), 422) from None
+        return retriever.invoke(query)
+
+    def search(self, query: Any, k: int = 4, kind: str | None = None) -> list[dict[str, Any]]:
+        """直接检索知识库（默认与问答相同的检索方式），返回来源、页码、片段与分数（第 7 章）。"""
         results = []
-        for doc in retriever.invoke(query):
+        for doc in self.retrieve(query, k, kind):
             src = doc.metadata.get("source", UNKNOWN_SOURCE)
             score = doc.metadata.get("score")
             results.append({

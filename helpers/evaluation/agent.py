@@ -17,11 +17,11 @@ from tqdm.auto import tqdm
 
 from helpers.agent import SEARCH_TOOL, build_agent, calculator, knowledge_tools, run_agent
 from helpers.callbacks import StepLogger
-from helpers.evaluation.compare import _pad, _width, bootstrap_ci, paired_bootstrap
+from helpers.evaluation.compare import bootstrap_ci, paired_bootstrap, text_table
 from helpers.evaluation.dataset import QAItem
 from helpers.evaluation.metrics import first_hit_rank
 from helpers.knowledge.store import KnowledgeBase
-from helpers.rag import _REFUSAL, build_rag_chain  # 拒答的判据与检索问答链同一个
+from helpers.rag import REFUSAL, build_rag_chain  # 拒答的判据与检索问答链同一个
 
 CHAIN, AGENT = "固定链", "智能体"
 
@@ -68,7 +68,7 @@ def _chain_records(queries: list[dict[str, Any]], kb: KnowledgeBase, llm: BaseCh
 
 
 def _agent_record(q: dict[str, Any], run: Any, k: int) -> dict[str, Any]:
-    return _record(AGENT, q, run.retrieved, k, bool(_REFUSAL.search(run.answer)), run.seconds * 1000,
+    return _record(AGENT, q, run.retrieved, k, bool(REFUSAL.search(run.answer)), run.seconds * 1000,
                    model_calls=run.model_calls, tool_calls=run.tool_calls,
                    searches=sum(name == SEARCH_TOOL for name, _ in run.calls), searched=run.searched,
                    stopped_by=run.stopped_by, input_tokens=run.input_tokens, output_tokens=run.output_tokens,
@@ -155,5 +155,4 @@ def agent_table(rows: Sequence[Mapping[str, Any]], k: int = 4) -> str:
                      num(r["model_calls"], "{:.2f}"), num(r["tool_calls"], "{:.2f}"), num(r["no_search_rate"]),
                      num(r["refusal_rate"]), num(r["wrong_refusal_rate"]), num(r["input_tokens"], "{:.0f}"),
                      num(r["p50_ms"], "{:.1f}"), num(r["p95_ms"], "{:.1f}")])
-    widths = [max(_width(h), *(_width(b[i]) for b in body)) for i, h in enumerate(header)]
-    return "\n".join("  ".join(_pad(c, w) for c, w in zip(line, widths)) for line in [header, *body])
+    return text_table(header, body)

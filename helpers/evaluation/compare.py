@@ -137,10 +137,13 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], ks: Sequence[int] = (1, 
     header = ["检索器", *keys, *(f"Δ{k}" for k in keys), "p50_ms"]
     body = [[str(r["retriever"]), *(cell(r, k) for k in keys), *(cell(r, f"d_{k}", True) for k in keys),
              f"{r['p50_ms']:.2f}"] for r in rows]
+    return text_table(header, body)
+
+
+def text_table(header: list[str], body: list[list[str]]) -> str:
+    """把表头与各行排成按显示宽度对齐的纯文本表（汉字占两格）（第 8 章）。"""
     widths = [max(_width(h), *(_width(b[i]) for b in body)) for i, h in enumerate(header)]
-    lines = ["  ".join(_pad(h, w) for h, w in zip(header, widths))]
-    lines += ["  ".join(_pad(c, w) for c, w in zip(b, widths)) for b in body]
-    return "\n".join(lines)
+    return "\n".join("  ".join(_pad(c, w) for c, w in zip(line, widths)) for line in [header, *body])
 
 
 def _width(text: str) -> int:

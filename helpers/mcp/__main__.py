@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
-from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, Settings, load_settings, read_env
+from helpers.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from helpers.app.service import Assistant
@@ -39,42 +37,36 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _dir_setting(name: str, default: Path) -> Path:
-    """与助手相同的目录设置（helpers.app.server 的 corpus_from_env 等在更上层，这里不能导入）。"""
-    raw = read_env(None).get(name)
-    path = Path(raw).expanduser() if raw else default
-    return path if path.is_absolute() else PROJECT_ROOT / path
-
-
 def sync_with_lock(assistant: Assistant, settings: Settings) -> str:
     """与文档目录、上传区同步；嵌入式库先拿助手用的同一把写入锁，拿不到（助手正在运行）就跳过同步（第 8 章）。"""
     from helpers.app.service import sync_knowledge_base  # noqa: PLC0415
-    if settings.chroma_host:  # Chroma 服务自己管并发写入
+    from helpers.app.settings import StoreBusyError, store_lock  # noqa: PLC0415
+
+    def sync() -> str:
         return sync_knowledge_base(assistant.kb, assistant.corpus_dir, assistant.config.uploads_dir).summary()
+
+    if settings.chroma_host:  # Chroma 服务自己管并发写入
+        return sync()
     db = Path(settings.vector_db_dir)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    # 与 helpers.app.server.store_lock 同一个锁文件（库目录旁的 .lock）：两个进程不会同时写嵌入式 Chroma
-    lock = FileLock(str(db.with_name(db.name + ".lock")))
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
+        lock = store_lock(db)  # 与 python -m helpers.app 同一把锁：两个进程不会同时写嵌入式 Chroma
+    except StoreBusyError:
         return f"助手进程正在使用向量库 {db}（由它负责同步）：本服务跳过同步，直接检索库里现有的内容"
     try:
-        return sync_knowledge_base(assistant.kb, assistant.corpus_dir, assistant.config.uploads_dir).summary()
+        return sync()
     finally:
         lock.release()
 
 
 def open_assistant(settings: Settings, collection: str | None, sync: bool) -> tuple[Assistant, str]:
     """按助手的设置打开同一个知识库；MCP 只检索，不调用聊天模型，所以配离线模型、不要密钥（第 8 章）。"""
-    from helpers.app.service import UPLOADS_DIR, AppConfig, Assistant, open_knowledge_base  # noqa: PLC0415
+    from helpers.app.service import Assistant, open_knowledge_base  # noqa: PLC0415
+    from helpers.app.settings import collection_from_env, config_from_env, corpus_from_env  # noqa: PLC0415
     from helpers.llm import get_chat_model  # noqa: PLC0415
 
-    env = read_env(None)
-    config = AppConfig(uploads_dir=_dir_setting("APP_UPLOADS_DIR", UPLOADS_DIR), token=settings.app_token)
-    kb = open_knowledge_base(settings, collection=collection or env.get("APP_COLLECTION") or "assistant")
-    corpus = _dir_setting("APP_CORPUS_DIR", KNOWLEDGE_DIR)
-    assistant = Assistant(kb, settings=settings, config=config, corpus_dir=corpus,
+    config = config_from_env(settings.app_token)
+    kb = open_knowledge_base(settings, collection=collection or collection_from_env())
+    assistant = Assistant(kb, settings=settings, config=config, corpus_dir=corpus_from_env(),
                           llm=get_chat_model("offline", settings=settings))
     note = sync_with_lock(assistant, settings) if sync else "跳过同步（--no-sync）"
     return assistant, note

@@ -24,7 +24,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict  # pydantic 在 Python 3.11 上要求 typing_extensions 的 TypedDict
 
 from helpers.app.service import Assistant
-from helpers.app.validation import validate_question
 from helpers.config import PROJECT_ROOT
 from helpers.errors import AppError
 from helpers.knowledge import load_file
@@ -73,13 +72,6 @@ class DocumentInfo(TypedDict):
     uploaded: bool
 
 
-def _search_docs(assistant: Assistant, query: Any, k: Any) -> list[Document]:
-    query = validate_question(query, assistant.config.max_question_chars)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
-        raise AppError("k 必须在 1 到 50 之间", 422)
-    return assistant.kb.as_retriever(kind=assistant.config.retriever_kind, k=k).invoke(query)
-
-
 def _chunk(doc: Document) -> Chunk:
     score = doc.metadata.get("score")
     return Chunk(text=doc.page_content.strip(), source=doc.metadata.get("source", UNKNOWN_SOURCE),
@@ -89,12 +81,12 @@ def _chunk(doc: Document) -> Chunk:
 
 def search_chunks(assistant: Assistant, query: Any, k: Any = 4) -> list[Chunk]:
     """与助手的 /api/search 同样检查参数、同样的检索方式，但返回每块的全文（第 8 章）。"""
-    return [_chunk(d) for d in _search_docs(assistant, query, k)]
+    return [_chunk(d) for d in assistant.retrieve(query, k)]
 
 
 def search_result(assistant: Assistant, query: Any, k: Any = 4) -> CallToolResult:
     """search_knowledge 的结果：给模型读的编号资料（同检索问答链的 [n] 来源格式）+ 给程序读的结构化块（第 8 章）。"""
-    docs = _search_docs(assistant, query, k)
+    docs = assistant.retrieve(query, k)
     return CallToolResult(content=[TextContent(type="text", text=format_context(docs))],
                           structuredContent={"result": [_chunk(d) for d in docs]})
 
