@@ -11,7 +11,9 @@ from typing import Any
 import openai
 from langchain_core.caches import BaseCache
 from langchain_core.embeddings import Embeddings
+from langchain_deepseek import ChatDeepSeek
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from helpers import offline
 from helpers.config import CACHE_DIR, ConfigError, Settings, load_settings
@@ -65,10 +67,27 @@ def enable_cache(path: Path | None = None):
     return SQLiteCache(database_path=str(path))
 
 
+class ReasoningChatDeepSeek(ChatDeepSeek):
+    """DeepSeek 的官方集成，另把每条助手消息的思考过程（reasoning_content）在调用过工具后回传给接口（第 8 章）。"""
+
+    # DeepSeek 思考模式文档（https://api-docs.deepseek.com/zh-cn/guides/thinking_mode/，2026-12-01 核对）：
+    # 两条用户消息之间调用过工具时，那几条助手消息的 reasoning_content 必须在之后的请求里原样回传，否则 400；
+    # langchain-deepseek 1.1.1 把它读进 additional_kwargs，却不写回请求体
+    def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+        sent = [m for m in payload["messages"] if m.get("role") == "assistant"]
+        kept = [m for m in self._convert_input(input_).to_messages() if m.type == "ai"]
+        for out, msg in zip(sent, kept):  # 消息逐条转换，助手消息的先后顺序不变
+            reasoning = msg.additional_kwargs.get("reasoning_content")
+            if reasoning is not None:
+                out["reasoning_content"] = reasoning
+        return payload
+
+
 def get_chat_model(provider: str | None = None, model: str | None = None, *,
                    settings: Settings | None = None, cache: bool | BaseCache | None = None,
-                   **kwargs: Any) -> ChatOpenAI:
-    """返回 LangChain 聊天模型；离线、OpenAI、智谱、文心、星火、通义等都走 OpenAI 兼容接口（第 3 章）。"""
+                   **kwargs: Any) -> BaseChatOpenAI:
+    """返回 LangChain 聊天模型：各家都走 OpenAI 兼容接口，DeepSeek 用它的官方集成（第 3 章）。"""
     settings = settings or load_settings()
     spec = get_provider(provider or settings.llm_provider)
     base_url, key = _endpoint(settings, spec)
@@ -89,7 +108,11 @@ def get_chat_model(provider: str | None = None, model: str | None = None, *,
     elif settings.llm_cache if cache is None else cache:
         options["cache"] = enable_cache()
     options.update(kwargs)
-    chat = ChatOpenAI(**options)
+    if spec.name == "deepseek":  # ChatOpenAI 会丢掉思考过程：用 DeepSeek 的官方集成（第 8 章 8.11 节）
+        options["api_base"] = options.pop("base_url")
+        chat: BaseChatOpenAI = ReasoningChatDeepSeek(**options)
+    else:
+        chat = ChatOpenAI(**options)
     chat.metadata = {**(chat.metadata or {}), "provider": spec.name}
     return chat
 

@@ -136,10 +136,11 @@ class Vendor:
 
 @pytest.fixture
 def vendor(monkeypatch):
-    """把课程的 ChatOpenAI / OpenAIEmbeddings 接到假厂商上（get_chat_model、get_embeddings 其余不变）。"""
+    """把课程的聊天模型类与 OpenAIEmbeddings 接到假厂商上（get_chat_model、get_embeddings 其余不变）。"""
     def install(v: Vendor) -> Vendor:
         client = httpx.Client(transport=httpx.MockTransport(v.handler))
-        monkeypatch.setattr(llm, "ChatOpenAI", functools.partial(llm.ChatOpenAI, http_client=client))
+        for chat in ("ChatOpenAI", "ReasoningChatDeepSeek"):
+            monkeypatch.setattr(llm, chat, functools.partial(getattr(llm, chat), http_client=client))
         monkeypatch.setattr(llm, "OpenAIEmbeddings", functools.partial(llm.OpenAIEmbeddings, http_client=client))
         return v
     return install

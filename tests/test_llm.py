@@ -164,3 +164,54 @@ def test_one_usage_extractor_feeds_both_callbacks():
     [step] = logger.steps
     assert (step.input_tokens, step.output_tokens) == (24, 10)
     assert step.cost == estimate_cost("deepseek", 24, 10)
+
+
+def _deepseek_thinking_server(seen: list[dict]):
+    """按 DeepSeek 思考模式文档回应的模拟接口：调用过工具的助手消息没带 reasoning_content 就 400（第 8 章）。"""
+    import json
+
+    import httpx
+
+    def reply(message: dict, finish: str) -> dict:
+        return {"id": "sim", "object": "chat.completion", "created": 0, "model": "deepseek-v4-pro",
+                "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", **message}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        for m in body["messages"]:
+            if m["role"] == "assistant" and m.get("tool_calls") and "reasoning_content" not in m:
+                return httpx.Response(400, json={"error": {
+                    "message": "The reasoning_content in the thinking mode must be passed back to the API.",
+                    "type": "invalid_request_error", "code": "invalid_request_error"}})
+        if body["messages"][-1]["role"] == "tool":
+            answer = {"reasoning_content": "工具给了日期。", "content": "今天是 12 月 1 日。"}
+            return httpx.Response(200, json=reply(answer, "stop"))
+        return httpx.Response(200, json=reply({"reasoning_content": "先查日期。", "content": "", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "today", "arguments": "{}"}}]}, "tool_calls"))
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_deepseek_keeps_reasoning_and_passes_it_back_after_tool_calls():
+    from langchain_core.tools import tool
+
+    @tool
+    def today() -> str:
+        """查询今天的日期。"""
+        return "2026-12-01"
+
+    seen: list[dict] = []
+    settings = load_settings(llm_provider="deepseek", api_keys={"deepseek": "sk-test-1234567890"})
+    chat = get_chat_model(settings=settings, http_client=_deepseek_thinking_server(seen), max_retries=0)
+    assert isinstance(chat, llm.ReasoningChatDeepSeek)
+    bound = chat.bind_tools([today])
+    messages = [HumanMessage("今天几号？")]
+    first = bound.invoke(messages)
+    assert first.additional_kwargs["reasoning_content"] == "先查日期。"  # ChatOpenAI 会丢掉它
+    messages += [first, today.invoke(first.tool_calls[0])]
+    final = bound.invoke(messages)  # 不回传思考过程的客户端在这里收到 400
+    assert final.content == "今天是 12 月 1 日。"
+    assert [m.get("reasoning_content") for m in seen[-1]["messages"] if m["role"] == "assistant"] == ["先查日期。"]
+    assert [b["type"] for b in final.content_blocks] == ["reasoning", "text"]

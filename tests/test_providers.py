@@ -9,7 +9,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from helpers.config import load_settings
-from helpers.llm import get_chat_model, get_openai_client
+from helpers.llm import ReasoningChatDeepSeek, get_chat_model, get_openai_client
 from helpers.providers import PROVIDERS, estimate_cost, get_provider, resolve_provider_name
 
 DUMMY_KEY = "sk-dummy-test-key-0000"
@@ -53,7 +53,8 @@ def test_every_provider_builds_without_network(name):
     chat = get_chat_model(name, settings=settings)
     client = get_openai_client(name, settings=settings)
     spec = PROVIDERS[name]
-    assert isinstance(chat, ChatOpenAI)
+    # DeepSeek 用它的官方集成（保留思考过程），其余都是 ChatOpenAI；两者都是 langchain-openai 的 BaseChatOpenAI
+    assert isinstance(chat, ReasoningChatDeepSeek if name == "deepseek" else ChatOpenAI)
     assert chat.model_name == spec.chat_model
     assert str(client.base_url).rstrip("/") == spec.base_url
     assert chat.metadata["provider"] == name
