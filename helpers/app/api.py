@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections import deque
@@ -25,7 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpers.app.service import AppConfig, Assistant, UploadResult, document_url, new_session_id
-from helpers.app.validation import has_bad_unicode
+from helpers.app.validation import UNAUTHORIZED, BearerGuard, bearer_ok, has_bad_unicode
 from helpers.errors import AppError
 from helpers.rag import RagAnswer, Source
 
@@ -37,7 +36,6 @@ JSON_TOO_BIG = (f"请求体超过问答接口的上限 {JSON_BODY_LIMIT // 1024}
 CHAT_PATHS = ("/api/chat", "/api/chat/stream")
 MCP_PATH = "/mcp"
 MCP_NOT_STARTED = "MCP 端点还没启动：请用 uvicorn（或 python -m helpers.app）运行应用，测试里用 with TestClient(app)"
-UNAUTHORIZED = "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>"
 CROSS_SITE = "跨站请求被拒绝：别的网页不能改这个知识库；请在助手自己的页面（或用 API 客户端）操作"
 UNREADABLE = "请求体无法解析：请发送 UTF-8 编码的 JSON，或格式正确的 multipart 表单"
 INTERNAL = "服务器内部错误：请稍后重试；一直出错时请管理员查看服务器日志"
@@ -125,21 +123,12 @@ def get_assistant(request: Request) -> Assistant:
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 
 
-def token_matches(given: bytes | str, token: str) -> bool:
-    """令牌比较：都按 UTF-8 字节、用 hmac.compare_digest 定长比较，中文令牌也行（第 7 章）。"""
-    if isinstance(given, str):
-        given = given.encode("utf-8", errors="surrogatepass")
-    return hmac.compare_digest(given, token.encode("utf-8", errors="surrogatepass"))
-
-
 def require_token(request: Request, assistant: AssistantDep) -> None:
     """依赖项：设置了访问令牌时，检查 Authorization: Bearer <令牌>（第 7 章）。"""
     token = assistant.config.token
     if not token:
         return
-    raw = dict(request.scope["headers"]).get(b"authorization", b"")  # 原始字节：非 ASCII 的令牌按 UTF-8 比
-    scheme, _, given = raw.partition(b" ")
-    if scheme.lower() != b"bearer" or not token_matches(given.strip(), token):
+    if not bearer_ok(request.scope, token):
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -423,22 +412,13 @@ class McpEndpoint:
                 self.manager = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = self.assistant.config.token
-        if token and not _bearer_ok(scope, token):
-            await JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
-                               headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
-            return
+        await BearerGuard(self._dispatch, self.assistant.config.token)(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.manager is None:
             await JSONResponse({"detail": MCP_NOT_STARTED}, status_code=503)(scope, receive, send)
             return
         await self.manager.handle_request(scope, receive, send)
-
-
-def _bearer_ok(scope: Scope, token: str) -> bool:
-    """与 require_token 同一条规则：Authorization: Bearer <令牌>，按 UTF-8 字节比较。"""
-    raw = dict(scope["headers"]).get(b"authorization", b"")
-    scheme, _, given = raw.partition(b" ")
-    return scheme.lower() == b"bearer" and token_matches(given.strip(), token)
 
 
 # ---- 组装 -----------------------------------------------------------------------------------

@@ -9,9 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from helpers.app.api import token_matches
 from helpers.app.service import Assistant, document_url
-from helpers.app.validation import ALLOWED_SUFFIXES
+from helpers.app.validation import ALLOWED_SUFFIXES, token_matches
 from helpers.course import CJK_FONT_RANGES
 from helpers.errors import AppError
 from helpers.rag import RagAnswer

@@ -1,10 +1,14 @@
-"""知识库助手的输入检查：文件名、问题、会话编号与文档名，不合格时抛出带状态码的中文错误（第 7 章）。"""
+"""知识库助手的输入检查：文件名、问题、会话编号、文档名与访问令牌，不合格时给出带状态码的中文错误（第 7 章）。"""
 
 from __future__ import annotations
 
+import hmac
 import re
 import unicodedata
 from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from helpers.errors import AppError
 from helpers.history import SESSION_ID_RULE, check_session_id
@@ -94,3 +98,35 @@ def validate_document_name(name: str, *, deleting: bool = False) -> str:
     elif has_control_chars(name):
         raise AppError("文件名含有控制字符", 400)
     return name
+
+
+# ---- 访问令牌：API（require_token）、/mcp 端点与 python -m helpers.mcp --http 同一条规则 ----
+UNAUTHORIZED = "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>"
+
+
+def token_matches(given: bytes | str, token: str) -> bool:
+    """令牌比较：都按 UTF-8 字节、用 hmac.compare_digest 定长比较，中文令牌也行（第 7 章）。"""
+    if isinstance(given, str):
+        given = given.encode("utf-8", errors="surrogatepass")
+    return hmac.compare_digest(given, token.encode("utf-8", errors="surrogatepass"))
+
+
+def bearer_ok(scope: Scope, token: str) -> bool:
+    """请求头 Authorization: Bearer <令牌> 是否与 token 相同（取原始字节：非 ASCII 的令牌按 UTF-8 比）（第 7 章）。"""
+    raw = dict(scope["headers"]).get(b"authorization", b"")
+    scheme, _, given = raw.partition(b" ")
+    return scheme.lower() == b"bearer" and token_matches(given.strip(), token)
+
+
+class BearerGuard:
+    """ASGI 中间件：设置了令牌时，没带对 Authorization: Bearer <令牌> 的 HTTP 请求一律 401（第 8 章）。"""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.token and not bearer_ok(scope, self.token):
+            await JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
+                               headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import sys
@@ -19,11 +18,10 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, Resource, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict  # pydantic 在 Python 3.11 上要求 typing_extensions 的 TypedDict
 
 from helpers.app.service import Assistant
+from helpers.app.validation import BearerGuard  # noqa: F401  python -m helpers.mcp --http 用它把关（由 helpers.mcp 转出）
 from helpers.config import PROJECT_ROOT
 from helpers.errors import AppError
 from helpers.knowledge import load_file
@@ -36,7 +34,6 @@ SERVER_NAME = "course-kb"
 DOCUMENT_PREFIX = "kb://documents/"
 DOCUMENT_TEMPLATE = DOCUMENT_PREFIX + "{name}"
 TEXT_SUFFIXES = (".md", ".txt")  # 原样给出；其余格式经课程的加载器取文字
-UNAUTHORIZED = "未授权：请在请求头中加入 Authorization: Bearer <APP_TOKEN>"
 SEARCH_DESCRIPTION = (
     "在课程知识库（《动手学大模型应用开发》的讲义与用户上传的文档）里检索与问题最相关的原文片段。"
     "回答关于课程内容（大模型、提示词、LangChain、向量库、RAG、评估、部署等）或知识库里文档的问题之前先调用它，"
@@ -206,28 +203,6 @@ def build_server(assistant: Assistant, *, host: str = "127.0.0.1", port: int = 8
         return document_text(assistant.document_path(unquote(name)))
 
     return server
-
-
-def token_ok(scope: Scope, token: str) -> bool:
-    """请求头 Authorization: Bearer <令牌> 是否与 token 相同（按 UTF-8 字节定长比较，同助手的 API）（第 8 章）。"""
-    raw = dict(scope["headers"]).get(b"authorization", b"")
-    scheme, _, given = raw.partition(b" ")
-    return scheme.lower() == b"bearer" and hmac.compare_digest(
-        given.strip(), token.encode("utf-8", errors="surrogatepass"))
-
-
-class BearerGuard:
-    """ASGI 中间件：设置了令牌时，没带对 Authorization: Bearer <令牌> 的 HTTP 请求一律 401（第 8 章）。"""
-
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app, self.token = app, token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.token and not token_ok(scope, self.token):
-            await JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
-                               headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 def _server_args(collection: str | None, sync: bool) -> list[str]:
