@@ -60,14 +60,13 @@ def sync_with_lock(assistant: Assistant, settings: Settings) -> str:
 
 def open_assistant(settings: Settings, collection: str | None, sync: bool) -> tuple[Assistant, str]:
     """按助手的设置打开同一个知识库；MCP 只检索，不调用聊天模型，所以配离线模型、不要密钥（第 8 章）。"""
-    from helpers.app.service import Assistant, open_knowledge_base  # noqa: PLC0415
+    from helpers.app.service import Assistant  # noqa: PLC0415
     from helpers.app.settings import collection_from_env, config_from_env, corpus_from_env  # noqa: PLC0415
     from helpers.llm import get_chat_model  # noqa: PLC0415
 
-    config = config_from_env(settings.app_token)
-    kb = open_knowledge_base(settings, collection=collection or collection_from_env())
-    assistant = Assistant(kb, settings=settings, config=config, corpus_dir=corpus_from_env(),
-                          llm=get_chat_model("offline", settings=settings))
+    assistant = Assistant.from_settings(  # 同步放到下面，在写入锁里做
+        settings, config_from_env(settings.app_token), collection=collection or collection_from_env(),
+        corpus_dir=corpus_from_env(), sync=False, llm=get_chat_model("offline", settings=settings))
     note = sync_with_lock(assistant, settings) if sync else "跳过同步（--no-sync）"
     return assistant, note
 
