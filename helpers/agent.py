@@ -30,7 +30,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, ToolException, tool
 
-from helpers.callbacks import Step, StepLogger
+from helpers.callbacks import Step, StepLogger, describe_tool_call
 from helpers.knowledge.store import KnowledgeBase
 from helpers.prompts import AGENT_SYSTEM_PROMPT, SEARCH_NOT_FOUND
 from helpers.rag import DEFAULT_SCORE_THRESHOLD, format_context, retrieval_scores
@@ -149,10 +149,6 @@ def _call_key(call: dict[str, Any]) -> str:
     return call.get("name", "") + json.dumps(call.get("args", {}), ensure_ascii=False, sort_keys=True)
 
 
-def _describe_call(call: dict[str, Any]) -> str:
-    return f"{call.get('name')}({json.dumps(call.get('args', {}), ensure_ascii=False)})"
-
-
 class RepeatedCallGuard(AgentMiddleware):
     """护栏：同一次运行里又发出与之前完全相同（工具名 + 参数）的工具调用时不执行，用一句中文说明停下（第 8 章）。"""
 
@@ -174,7 +170,7 @@ class RepeatedCallGuard(AgentMiddleware):
         # 跳到结尾就不会执行这批工具：给每个调用补一条 ToolMessage，消息历史才完整（下一轮还能接着对话）
         skipped = [ToolMessage("没有执行：与本次运行里之前的一次调用完全相同。", tool_call_id=c["id"],
                                name=c.get("name"), status="error") for c in last.tool_calls]
-        text = (f"智能体又发出了与之前完全相同的调用 {_describe_call(repeated)}，再调用只会得到同样的结果，"
+        text = (f"智能体又发出了与之前完全相同的调用 {describe_tool_call(repeated)}，再调用只会得到同样的结果，"
                 "所以在这里停下（RepeatedCallGuard）。")
         return {"jump_to": "end", "messages": [*skipped, _stop("repeated_call", text)]}
 

@@ -117,12 +117,16 @@ class Step:
 OUTPUT_CHARS = 500  # Step.inputs / Step.output 最多记多少个字
 
 
+def describe_tool_call(call: dict[str, Any]) -> str:
+    """一次工具调用写成一行：名字(参数 JSON)，如 search_knowledge({"query": "…"})（第 8 章）。"""
+    return f"{call.get('name')}({json.dumps(call.get('args', {}), ensure_ascii=False)})"
+
+
 def _clip(value: Any) -> str:
     """工具输入输出或模型回复的文字（ToolMessage、AIMessage 取 content；模型要调用工具时写成"→ 名字(参数)"）。"""
     calls = getattr(value, "tool_calls", None)
     if calls:
-        value = "→ " + "；".join(f"{c.get('name')}({json.dumps(c.get('args', {}), ensure_ascii=False)})"
-                                 for c in calls)
+        value = "→ " + "；".join(describe_tool_call(c) for c in calls)
     elif hasattr(value, "content"):
         value = value.content
     if isinstance(value, list) and value and all(isinstance(b, dict) and "text" in b for b in value):

@@ -209,10 +209,14 @@ def _keywords(question: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", _QUESTION_WORDS.sub(" ", question)).split())
 
 
+def _tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """助手消息里发出的全部工具调用，按先后。"""
+    return [c for m in messages if m.get("role") == "assistant" for c in (m.get("tool_calls") or [])]
+
+
 def _call_for(messages: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any] | None:
     """工具结果对应的那次调用（按 tool_call_id 在助手消息里找）。"""
-    calls = [c for m in messages if m.get("role") == "assistant" for c in (m.get("tool_calls") or [])]
-    return next((c for c in calls if c.get("id") == result.get("tool_call_id")), None)
+    return next((c for c in _tool_calls(messages) if c.get("id") == result.get("tool_call_id")), None)
 
 
 def _args_of(call: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -241,8 +245,7 @@ def _search_again(messages: list[dict[str, Any]], latest: dict[str, Any], tools:
     if call is None:
         return None
     name = (call.get("function") or {}).get("name")
-    calls = [c for m in turn if m.get("role") == "assistant" for c in (m.get("tool_calls") or [])]
-    if sum((c.get("function") or {}).get("name") == name for c in calls) != 1:
+    if sum((c.get("function") or {}).get("name") == name for c in _tool_calls(turn)) != 1:
         return None
     spec = [t for t in tools if t.get("function", t).get("name") == name]
     again = _pick_tool(_keywords(question), spec, forced=name) if spec else None
