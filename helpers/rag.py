@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables.config import run_in_executor
 
 from helpers.history import HistoryStore, SessionStore, trim_history
 from helpers.knowledge.store import DENSE_QUERY, DENSE_SCORE
@@ -246,6 +247,19 @@ class RagChain:
             return
         pieces = []
         for piece in self._answer_chain.stream(prep["inputs"]):
+            pieces.append(piece)
+            yield piece
+        yield self._finish(prep, "".join(pieces), session_id)
+
+    async def astream(self, question: str, session_id: str | None = None) -> AsyncIterator[str | RagAnswer]:
+        """异步的流式回答：检索在线程池里做，模型走 astream；调用方取消时（客户端断开）模型请求随之关闭（第 6 章）。"""
+        prep = await run_in_executor(None, self._prepare, question, session_id)
+        if not prep["hits"]:
+            yield NO_ANSWER
+            yield self._finish(prep, NO_ANSWER, session_id)
+            return
+        pieces = []
+        async for piece in self._answer_chain.astream(prep["inputs"]):
             pieces.append(piece)
             yield piece
         yield self._finish(prep, "".join(pieces), session_id)

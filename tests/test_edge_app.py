@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatResult
 from helpers.app import AppConfig, Assistant, create_app
 from helpers.app.client import AssistantClient, parse_sse
 from helpers.app.server import redact_logs
-from helpers.errors import describe_error, redact
+from helpers.errors import AppError, describe_error, redact
 from tests.support.factories import make_assistant
 
 KEY = "sk-live-SECRET0123456789abcdefXYZ"
@@ -110,8 +110,9 @@ def test_failed_write_leaves_no_temp_file(client, assistant, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("helpers.app.service.os.replace", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(AppError) as info:
         assistant.upload("满了.md", "磁盘满了。".encode())
+    assert info.value.status == 507 and info.value.message.startswith("磁盘已满")
     assert hidden_files(assistant) == []
 
 

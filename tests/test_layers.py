@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluation.agent",),
     ("evaluation.bench",),
     ("evaluation",),  # evaluation/__init__ 转出各子模块的名字
-    ("app.validation",),
+    ("app.validation", "app.disk"),
     ("app.service",),
     ("app.settings",),  # APP_* 设置与向量库写入锁：python -m helpers.app 与 python -m helpers.mcp 共用
     ("mcp",),  # 第 8 章的 MCP 服务：建在助手的服务层上，app.api 把它挂在 /mcp

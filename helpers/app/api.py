@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any, BinaryIO
+from urllib.parse import quote, urlsplit
 
+import anyio
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -23,7 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from helpers.app.service import AppConfig, Assistant, UploadResult, document_url, new_session_id
+from helpers.app.disk import DISK_FULL_ANY, DISK_FULL_STATUS, is_disk_full, is_store_full, mark_store_full, store_dir
+from helpers.app.service import BODY_TIMEOUT, AppConfig, Assistant, UploadResult, document_url, new_session_id
 from helpers.app.validation import UNAUTHORIZED, BearerGuard, bearer_ok, has_bad_unicode
 from helpers.errors import AppError
 from helpers.rag import RagAnswer, Source
@@ -38,6 +41,8 @@ MCP_PATH = "/mcp"
 MCP_NOT_STARTED = "MCP 端点还没启动：请用 uvicorn（或 python -m helpers.app）运行应用，测试里用 with TestClient(app)"
 CROSS_SITE = "跨站请求被拒绝：别的网页不能改这个知识库；请在助手自己的页面（或用 API 客户端）操作"
 UNREADABLE = "请求体无法解析：请发送 UTF-8 编码的 JSON，或格式正确的 multipart 表单"
+BODY_STALLED = ("请求体停住了：{seconds:g} 秒没有收到新的数据，连接已断开；"
+                "请检查网络后重新发送（上传大文件时请保持客户端一直在发送）")
 INTERNAL = "服务器内部错误：请稍后重试；一直出错时请管理员查看服务器日志"
 _FIELD_NAMES = {"question": "问题 question", "session_id": "会话 session_id", "q": "查询 q",
                 "k": "条数 k", "file": "文件 file", "body": "请求体"}
@@ -134,16 +139,16 @@ def require_token(request: Request, assistant: AssistantDep) -> None:
 
 @dataclass
 class ChatStream:
-    """一次流式回答：会话编号与还没开始的片段迭代器（第 7 章）。"""
+    """一次流式回答：会话编号与还没开始的片段异步迭代器（第 7 章）。"""
 
     session_id: str
-    pieces: Iterator[str | RagAnswer]
+    pieces: AsyncIterator[str | RagAnswer]
 
 
 def open_stream(req: ChatRequest, assistant: AssistantDep) -> ChatStream:
     """依赖项：在响应开始之前检查问题，不合格就抛出 AppError，客户端收到 422 而不是半截的流（第 7 章）。"""
     session_id = req.session_id or new_session_id()
-    return ChatStream(session_id, assistant.stream(req.question, session_id))
+    return ChatStream(session_id, assistant.astream(req.question, session_id))
 
 
 # ---- 接口：每个都只是 Assistant 方法的一层薄包装 ------------------------------------------
@@ -164,11 +169,12 @@ def chat(req: ChatRequest, assistant: AssistantDep) -> ChatResponse | JSONRespon
     return ChatResponse.of(answer, session_id)
 
 
-def chat_stream(stream: Annotated[ChatStream, Depends(open_stream)],
-                assistant: AssistantDep) -> Iterator[ServerSentEvent]:
+async def chat_stream(stream: Annotated[ChatStream, Depends(open_stream)],
+                      assistant: AssistantDep) -> AsyncIterator[ServerSentEvent]:
     """流式回答（SSE）：先推送 token 事件，最后推送带出处的 done 事件。"""
+    # 异步生成器：不占线程，也不阻塞事件循环；客户端断开时 FastAPI 取消它，模型的流式请求随之关闭（不再白白生成、计费）
     try:
-        for piece in stream.pieces:
+        async for piece in stream.pieces:
             if isinstance(piece, RagAnswer):
                 yield ServerSentEvent(event="done", data=ChatResponse.of(piece, stream.session_id))
             elif piece:
@@ -206,7 +212,14 @@ def documents(assistant: AssistantDep) -> dict[str, Any]:
     return {"documents": docs, "count": len(docs)}
 
 
-def document(name: str, assistant: AssistantDep) -> FileResponse:
+def _read_blocks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    """分块读一个已打开的文件，读完关掉。"""
+    with handle:
+        while block := handle.read(size):
+            yield block
+
+
+def document(name: str, assistant: AssistantDep) -> StreamingResponse:
     """下载（查看）某个文档的原文件。"""
     path = assistant.document_path(name)
     media = {".pdf": "application/pdf", ".md": "text/markdown; charset=utf-8",
@@ -215,7 +228,17 @@ def document(name: str, assistant: AssistantDep) -> FileResponse:
              ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
              ".csv": "text/csv; charset=utf-8"}.get(
         path.suffix.lower(), "text/plain; charset=utf-8")  # .html 也按纯文本给：上传的网页里的脚本不能在本站运行
-    return FileResponse(path, media_type=media, content_disposition_type="inline", filename=path.name)
+    # 先打开再响应：文件在这之后被删（有人同时删除这个文档），打开的句柄照样读完；没打开成就是 404，不是 500
+    # （FileResponse 到发送时才按路径打开，删除恰好夹在中间时连接会断掉）
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise AppError(f"没有找到文档 {name!r}：它刚被删除", 404) from None
+    quoted = quote(path.name)
+    disposition = (f'inline; filename="{path.name}"' if quoted == path.name
+                   else f"inline; filename*=utf-8''{quoted}")
+    headers = {"Content-Length": str(os.fstat(handle.fileno()).st_size), "Content-Disposition": disposition}
+    return StreamingResponse(_read_blocks(handle), media_type=media, headers=headers)
 
 
 def delete_document(name: str, assistant: AssistantDep) -> dict[str, Any]:
@@ -255,8 +278,12 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "请求格式不对：" + "；".join(parts)
 
 
-async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """没料到的异常 → 500 与一句中文；原文只进服务器日志（uvicorn 记下，经 RedactingFilter 遮盖密钥）（第 7 章）。"""
+    if is_disk_full(exc):  # 上传之外的写入（如删除文档）碰上磁盘满：507 与下一步，而不是 500
+        if is_store_full(exc):  # 向量库自己报的：本进程重启前不再写它，否则下一次写入会卡死整个服务
+            mark_store_full(store_dir(get_assistant(request).kb.client))
+        return JSONResponse({"detail": DISK_FULL_ANY}, status_code=DISK_FULL_STATUS)
     return JSONResponse({"detail": INTERNAL}, status_code=500)
 
 
@@ -300,6 +327,55 @@ class UploadSizeLimit:
                 await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class BodyStalled(StarletteHTTPException):
+    """请求体停住了：超过 BodyIdleTimeout 的间隔没有收到新数据（第 7 章）。"""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, BODY_STALLED.format(seconds=seconds), headers={"Connection": "close"})
+
+
+class BodyIdleTimeout:
+    """ASGI 中间件：收请求体时相邻两段数据间隔超过 timeout 秒就回 408（中文）并断开连接（第 7 章）。
+
+    只管收请求体：整个请求体收完、或响应已经开始（如 SSE）之后，receive 原样放行，等客户端断开多久都行。
+    手写这一小段：uvicorn 只有连接之间的空闲超时（timeout_keep_alive），请求体收到一半停住时它会一直等下去。
+    """
+
+    def __init__(self, app: ASGIApp, timeout: float = BODY_TIMEOUT) -> None:
+        self.app, self.timeout = app, timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        waiting = True  # 请求体还没收完、响应也还没开始
+
+        async def timed_receive() -> Message:
+            nonlocal waiting
+            if not waiting:
+                return await receive()
+            with anyio.move_on_after(self.timeout) as deadline:
+                message = await receive()
+            if deadline.cancelled_caught:
+                raise BodyStalled(self.timeout)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                waiting = False
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal waiting
+            if message["type"] == "http.response.start":
+                waiting = False
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, watched_send)
+        except BodyStalled as exc:  # 应用自己没接住（如挂载的子应用）：响应还没开始就在这里答
+            if not waiting:
+                raise
+            await JSONResponse({"detail": exc.detail}, status_code=408, headers=exc.headers)(scope, receive, send)
 
 
 def _same_origin(origin: str, headers: Headers, allowed: Iterable[str]) -> bool:
@@ -455,6 +531,7 @@ def create_api(assistant: Assistant, *, mcp: bool = True) -> FastAPI:
     body_limit = assistant.config.max_upload_bytes + FORM_OVERHEAD
     limits = {UPLOAD_PATH: (body_limit, too_big(assistant.config)),
               **{path: (JSON_BODY_LIMIT, JSON_TOO_BIG) for path in CHAT_PATHS}}
+    app.add_middleware(BodyIdleTimeout, timeout=config.body_timeout)
     app.add_middleware(UploadSizeLimit, limits=limits)
     # 接口逐条登记在应用本身上，不经过 include_router：FastAPI 0.165 把包含进来的 APIRouter 整个作为一项放进
     # app.routes（第 7 章的笔记本逐条列出 app.routes），而上传接口的 max_body_size 又随这个助手的设置而变

@@ -75,12 +75,17 @@ def redact_logs(secrets: list[str]) -> None:
         logger.addFilter(RedactingFilter(secrets))
 
 
+def log_to_stderr() -> None:
+    """助手的日志（回答失败的原因、启动时恢复与隔离的文件，已遮盖密钥）写到服务的标准错误（第 7 章）。"""
+    app_log = logging.getLogger("helpers.app")
+    if not any(isinstance(h, logging.StreamHandler) for h in app_log.handlers):
+        app_log.addHandler(logging.StreamHandler())
+
+
 def _serving_app(assistant: Assistant, ui: bool) -> FastAPI:
     """组装一个进程要服务的应用，并在它开始接请求之前预热。"""
     redact_logs(assistant.secrets())
-    app_log = logging.getLogger("helpers.app")  # 回答失败等原因（已遮盖密钥）写到服务的标准错误
-    if not any(isinstance(h, logging.StreamHandler) for h in app_log.handlers):
-        app_log.addHandler(logging.StreamHandler())
+    log_to_stderr()
     app = create_app(assistant, ui=ui)
     assistant.warm_up()
     return app
@@ -133,6 +138,7 @@ def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
                 return 2
             held.append(store_lock(Path(settings.vector_db_dir)))
         config = config_from_env(settings.app_token, overrides)
+        log_to_stderr()  # 启动同步时恢复、隔离了哪些文件，写到标准错误
         corpus = corpus_from_env(overrides)
         collection = collection_from_env(overrides)
         if args.rebuild:
@@ -152,6 +158,8 @@ def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     print(report.summary(), flush=True)
+    for failed in report.failed:
+        print(f"  {failed}", flush=True)
     if args.host not in {"127.0.0.1", "localhost", "::1"} and not settings.app_token:
         print("提醒：监听在非本机地址却没有设置 APP_TOKEN，任何人都能访问并上传文档。", file=sys.stderr)
     if args.workers > 1:

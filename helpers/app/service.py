@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,19 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from helpers.app.disk import (
+    MIN_FREE_MB,
+    SPACE_FACTOR,
+    STORE_FULL,
+    disk_full_error,
+    ensure_free_space,
+    ensure_store_writable,
+    is_disk_full,
+    mark_store_full,
+    short_of_space,
+    store_dir,
+    store_full_error,
+)
 from helpers.app.validation import (
     MAX_QUESTION_CHARS,
     sanitize_filename,
@@ -38,6 +51,7 @@ UPLOADS_DIR: Path = DATA_DIR / "uploads"
 log = logging.getLogger("helpers.app")
 log.addHandler(logging.NullHandler())  # 库不替用户决定日志去哪：笔记本里不打印，服务进程自己接上（server.py）
 MAX_UPLOAD_MB = 20
+BODY_TIMEOUT = 30.0  # 收请求体时，相邻两段数据最多间隔这么多秒：停住的上传不会一直占着连接
 
 
 @dataclass
@@ -52,6 +66,9 @@ class AppConfig:
     k: int = 4
     max_sessions: int = 1000
     allowed_origins: tuple[str, ...] = ()  # 允许跨站调用 API 的网页来源，如 ("http://localhost:5173",)
+    min_free_mb: float = MIN_FREE_MB  # 上传入库之后每个磁盘至少还剩多少 MB（不够就 507，不碰向量库）
+    space_factor: float = SPACE_FACTOR  # 向量库大约按上传文件大小的多少倍增长（上传前查空间用）
+    body_timeout: float = BODY_TIMEOUT  # 收请求体时相邻两段数据最多间隔几秒（超过就 408）
 
     @property
     def max_upload_bytes(self) -> int:
@@ -75,18 +92,45 @@ class UploadResult:
     report: list[str] = field(default_factory=list)
 
 
+# 助手里每个文件的上限：100 万字（约 3 MB 中文，切出四千多块），加载与切块 20 秒。2 核上这样一个文件连嵌入、
+# 写库在 30 秒内入库；再大的文件给一句中文原因，而不是让上传（和之后的每次启动）卡上几分钟
+MAX_FILE_CHARS = 1_000_000
+MAX_FILE_SECONDS = 20.0
+
+
 def open_knowledge_base(settings: Settings | None = None, *, collection: str = "assistant",
                         **kwargs: Any) -> KnowledgeBase:
-    """助手自己的知识库集合（嵌入式 Chroma；设置了 CHROMA_HOST 时在 Chroma 服务上）（第 7 章）。"""
+    """助手自己的知识库集合（嵌入式 Chroma，或 CHROMA_HOST 上的服务），带每个文件的字数与时间上限（第 7 章）。"""
+    kwargs.setdefault("max_file_chars", MAX_FILE_CHARS)
+    kwargs.setdefault("max_file_seconds", MAX_FILE_SECONDS)
     return KnowledgeBase(collection, settings=settings or load_settings(), **kwargs)
 
 
+QUARANTINE_DIR = ".quarantine"  # 上传区里放"入库出过问题的文件"的隐藏目录：启动同步不再碰它们
+INGESTING_PREFIX = ".ingesting-"  # 正在入库的上传文件的标记：入库结束（成功或失败）就删掉
+
+
+def quarantine(uploads_dir: Path, name: str, reason: str) -> str:
+    """把上传区里的一个文件移进 .quarantine/（文件不丢，只是以后启动不再重试），返回一行说明（第 7 章）。"""
+    up = Path(uploads_dir)
+    dest = up / QUARANTINE_DIR / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(up / name, dest)
+    return f"隔离  {name}：{reason}；文件移到了 {dest}，检查或拆小之后可以重新上传"
+
+
 def recover_uploads(uploads_dir: Path) -> list[str]:
-    """上传中途崩溃留下的文件：有 .backup- 而正式文件不见了就恢复它，其余备份与 .upload- 临时文件删掉（第 7 章）。"""
+    """上传中途崩溃留下的文件：入库时中断的新文件隔离起来；有 .backup- 而正式文件不见了就恢复旧版本，
+    其余备份与 .upload- 临时文件删掉（第 7 章）。"""
     up = Path(uploads_dir)
     notes: list[str] = []
     if not up.is_dir():
         return notes
+    for marker in sorted(up.glob(INGESTING_PREFIX + "*")):  # 入库它时进程死了（kill -9、断电，或它让进程崩溃）
+        name = marker.name.removeprefix(INGESTING_PREFIX)
+        if (up / name).is_file():
+            notes.append(quarantine(up, name, "上次入库它时服务中断（可能正是它让服务卡住或崩溃），没有入库"))
+        marker.unlink(missing_ok=True)
     for backup in sorted(up.glob(".backup-*")):
         target = up / backup.name.removeprefix(".backup-")
         if target.exists():  # 新版本已完整写好（改名是原子的），旧版本不再需要
@@ -102,14 +146,21 @@ def recover_uploads(uploads_dir: Path) -> list[str]:
 
 def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_DIR,
                         uploads_dir: Path = UPLOADS_DIR) -> IngestReport:
-    """让库与"课程文档 + 上传区"一致：增量入库两处的文件，删掉两处都已没有的文档（第 7 章）。"""
+    """让库与"课程文档 + 上传区"一致：增量入库两处的文件，删掉两处都已没有的文档；
+    上传区里入库失败的文件隔离进 .quarantine/，下次启动不再重试（第 7 章）。"""
     for note in recover_uploads(uploads_dir):
         log.warning(note)
     roots = [Path(r) for r in (corpus_dir, uploads_dir) if r is not None and Path(r).is_dir()]
     if not roots:  # 两处都还没有：建好上传区，库里不该留任何文档
         Path(uploads_dir).mkdir(parents=True, exist_ok=True)
         roots = [Path(uploads_dir)]
-    return kb.sync(*roots)
+    report = kb.sync(*roots)
+    up = Path(uploads_dir)
+    for failed in report.failed:
+        in_corpus = corpus_dir is not None and (Path(corpus_dir) / failed.source).is_file()
+        if not in_corpus and (up / failed.source).is_file():
+            log.warning(quarantine(up, failed.source, f"启动时入库失败（{failed.detail}）"))
+    return report
 
 
 def rebuild_knowledge_base(settings: Settings, *, collection: str = "assistant",
@@ -211,14 +262,15 @@ class Assistant:
         spec = get_provider(self.settings.llm_provider)
         model = getattr(self.llm, "model_name", None) or default_model(settings=self.settings)
         host = self.settings.chroma_host
+        chunks, documents = self.kb.overview()
         return {
             "status": "ok",
             "provider": spec.name,
             "provider_label": spec.label,
             "model": model,
             "embedding_provider": self.settings.embedding_provider,
-            "chunks": int(self.kb.count()),
-            "documents": len(self.document_names()),
+            "chunks": chunks,
+            "documents": documents,
             "vector_store": f"chroma-server {host}:{self.settings.chroma_port}" if host
             else "chroma-embedded",
             "auth": bool(self.config.token),
@@ -245,6 +297,11 @@ class Assistant:
         """流式回答：先产出文字片段，最后产出 RagAnswer（第 7 章）。"""
         question = validate_question(question, self.config.max_question_chars)
         return self.chain.stream(question, validate_session_id(session_id))
+
+    def astream(self, question: Any, session_id: str | None = None) -> AsyncIterator[str | RagAnswer]:
+        """异步的流式回答（API 与界面用）：问题先在这里检查，不合格立即抛出 AppError（第 7 章）。"""
+        question = validate_question(question, self.config.max_question_chars)
+        return self.chain.astream(question, validate_session_id(session_id))
 
     def explain_failure(self, exc: BaseException) -> tuple[int, str]:
         """回答失败时给用户的 (状态码, 一句中文)；异常原文遮盖密钥后只写进日志（第 7 章）。"""
@@ -294,12 +351,7 @@ class Assistant:
     # ---- 文档 ----
     def chunk_counts(self) -> dict[str, int]:
         """每个文档在库里有多少块（第 7 章）。"""
-        counts: dict[str, int] = {}
-        for meta in self.kb.collection.get(include=["metadatas"])["metadatas"]:
-            meta = meta or {}
-            name = str(meta.get("file", meta.get("source")))
-            counts[name] = counts.get(name, 0) + 1
-        return counts
+        return self.kb.source_counts()
 
     def document_names(self) -> list[str]:
         """知识库里的全部文档（第 7 章）。"""
@@ -321,7 +373,7 @@ class Assistant:
 
     def document_path(self, source: str) -> Path:
         """来源对应的原文件（在上传区或课程文档目录里），不允许跳出这两个目录（第 7 章）。"""
-        if validate_document_name(source) in self.document_names():
+        if self.kb.has_source(validate_document_name(source)):
             for root in (self.config.uploads_dir, self.corpus_dir):
                 if root is None:
                     continue
@@ -343,27 +395,54 @@ class Assistant:
         up.mkdir(parents=True, exist_ok=True)
         target = up / name
         with self._write_lock:
-            if not target.exists() and name in self.document_names():
+            if not target.exists() and self.kb.has_source(name):
                 raise AppError(f"{name} 与课程自带的文档同名：请改个文件名再上传", 409)
+            # 碰 Chroma 之前先查空间：Chroma 写到一半磁盘满了，chromadb 之后的写入会卡在原生代码里（可靠性探测 F3：
+            # 整个服务不再应答、SIGTERM 也停不下），所以空间不够时宁可一个字节也不写就拒绝；碰上过一次就重启前不再写
+            db_dir = store_dir(self.kb.client)
+            ensure_store_writable(db_dir)
+            ensure_free_space(name, len(data), up, db_dir, factor=self.config.space_factor,
+                              min_free_mb=self.config.min_free_mb)
             # 先写进隐藏的临时文件再改名：入库的永远是完整的文件；写不成（如磁盘满）也不留下临时文件
-            fd, tmp = tempfile.mkstemp(dir=up, prefix=".upload-", suffix=target.suffix)
+            backup = target.with_name(f".backup-{name}") if target.exists() else None
+            tmp: Path | None = None
             try:
+                fd, tmp_name = tempfile.mkstemp(dir=up, prefix=".upload-", suffix=target.suffix)
+                tmp = Path(tmp_name)
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                backup = target.with_name(f".backup-{name}") if target.exists() else None
                 if backup is not None:
                     os.replace(target, backup)
                 os.replace(tmp, target)
+            except OSError as exc:
+                if backup is not None and backup.exists() and not target.exists():
+                    os.replace(backup, target)
+                if is_disk_full(exc):
+                    raise disk_full_error(f"{name} 写不进上传区 {up}，文件没有保存") from None
+                raise
             finally:
-                Path(tmp).unlink(missing_ok=True)
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
+            # 入库期间留个标记：进程死在入库途中（kill -9、断电，或正是这个文件让它崩溃），下次启动就把它隔离起来，
+            # 而不是每次启动都重新入库它、又卡在同一个地方（见 recover_uploads）
+            marker = up / f"{INGESTING_PREFIX}{name}"
+            marker.touch()
             try:
                 report = self.kb.ingest([target], root=up)
             except Exception as exc:
-                self._rollback(target, backup, reingest=True)
+                marker.unlink(missing_ok=True)
+                # Chroma 写满时有时只报 "Error in compaction"：认不出的错误而磁盘所剩无几，也按磁盘满处理
+                full = is_disk_full(exc) or short_of_space([up, db_dir], self.config.min_free_mb)
+                if full:  # 回滚也是写入，会卡死：只换回文件，库留给重启时的同步去对齐
+                    mark_store_full(db_dir)
+                self._rollback(target, backup, reingest=not full)
+                if full:
+                    raise store_full_error(name, backup is not None) from None
                 corrupt = corrupt_store_error(exc, self.kb.settings.vector_db_dir)
                 if corrupt is not None:  # 运行中库文件坏了：说清楚下一步，而不是 500
                     raise AppError(f"{name} 没有入库：{corrupt}", 503) from None
                 raise
+            marker.unlink(missing_ok=True)
             status = next((f for f in report.files if f.source == name), None)
             if status is None or status.status == IngestStatus.FAILED:
                 self._rollback(target, backup, reingest=False)  # 知识库在入库失败时保留旧块
@@ -386,19 +465,27 @@ class Assistant:
                 self.kb.ingest([target], root=target.parent)
             else:
                 self.kb.delete_source(target.name)
-        except Exception:  # 尽力恢复；要报告的是原来的异常
-            pass
+        except Exception as exc:  # 尽力恢复；要报告的是原来的异常
+            log.warning("上传失败后恢复 %s 没有成功：%s", target.name, exc)
 
     def delete(self, name: str) -> dict[str, Any]:
         """删除一个上传的文档：从知识库移除它的全部块并删掉文件（第 7 章）。"""
         validate_document_name(name, deleting=True)
         with self._write_lock:
+            db_dir = store_dir(self.kb.client)
+            ensure_store_writable(db_dir)  # 碰上过磁盘满的库重启前不再写（删除也是写入）
             if name not in self.uploaded_names():
-                if name not in self.document_names():
+                if not self.kb.has_source(name):
                     raise AppError(f"没有找到上传的文档 {name!r}", 404)
                 if self.corpus_dir is not None and (Path(self.corpus_dir) / name).is_file():
                     raise AppError(f"{name} 是课程自带的文档，不能删除；只能删除上传的文档", 403)
                 # 库里有、上传区和文档目录里都没有：上传的文件在磁盘上已被删掉，只剩库里的块，照样删掉
-            removed = self.kb.delete_source(name)
+            try:
+                removed = self.kb.delete_source(name)
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                mark_store_full(db_dir)
+                raise AppError(STORE_FULL, 507) from None
             (self.config.uploads_dir / name).unlink(missing_ok=True)
         return {"name": name, "deleted": True, "chunks": removed}

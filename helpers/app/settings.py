@@ -11,7 +11,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from helpers.app.service import MAX_UPLOAD_MB, UPLOADS_DIR, AppConfig
+from helpers.app.disk import MIN_FREE_MB
+from helpers.app.service import BODY_TIMEOUT, MAX_UPLOAD_MB, UPLOADS_DIR, AppConfig
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT, ConfigError, read_env
 from helpers.errors import CourseError
 
@@ -23,23 +24,34 @@ def _setting(name: str, overrides: Mapping[str, str] | None = None) -> str:
     return read_env(None).get(name, "")
 
 
+def _number(name: str, default: float, example: str, overrides: Mapping[str, str] | None) -> float:
+    """一个数字设置：没写就用默认值，写的不是正数就报一句中文。"""
+    raw = _setting(name, overrides) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} 不是数字（或不是正数）：请写{example}")
+    return value
+
+
 def config_from_env(token: str | None = None, overrides: Mapping[str, str] | None = None) -> AppConfig:
     """从环境变量与 .env 读取应用设置（第 7 章）。"""
     raw_dir = _setting("APP_UPLOADS_DIR", overrides)
     uploads = Path(raw_dir).expanduser() if raw_dir else UPLOADS_DIR
     if not uploads.is_absolute():
         uploads = PROJECT_ROOT / uploads
-    raw_mb = _setting("APP_MAX_UPLOAD_MB", overrides) or str(MAX_UPLOAD_MB)
-    try:
-        max_mb = float(raw_mb)
-    except ValueError:
-        raise ConfigError(f"APP_MAX_UPLOAD_MB={raw_mb!r} 不是数字：请写上限的兆字节数，如 20") from None
+    max_mb = _number("APP_MAX_UPLOAD_MB", MAX_UPLOAD_MB, "上限的兆字节数，如 20", overrides)
+    min_free = _number("APP_MIN_FREE_MB", MIN_FREE_MB, "每个磁盘至少留出的兆字节数，如 50", overrides)
+    body_timeout = _number("APP_BODY_TIMEOUT", BODY_TIMEOUT, "秒数，如 30", overrides)
     origins = _setting("APP_ALLOWED_ORIGINS", overrides)
     allowed = tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip())
     bad = [o for o in allowed if not o.startswith(("http://", "https://"))]
     if bad:
         raise ConfigError(f"APP_ALLOWED_ORIGINS 里的 {bad[0]!r} 不是网页来源：请写成 http://主机:端口，多个用逗号分隔")
-    return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token, allowed_origins=allowed)
+    return AppConfig(uploads_dir=uploads, max_upload_mb=max_mb, token=token, allowed_origins=allowed,
+                     min_free_mb=min_free, body_timeout=body_timeout)
 
 
 def corpus_from_env(overrides: Mapping[str, str] | None = None) -> Path:

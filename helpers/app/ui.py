@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +57,10 @@ def _documents_table(assistant: Assistant) -> list[list[Any]]:
 def create_ui(assistant: Assistant) -> gr.Blocks:
     """搭建界面：对话页（流式回答、清空对话）与文档页（上传、清单、删除）（第 7 章）。"""
 
-    def respond(message: str, history: list[dict], session_id: str) -> Iterator[tuple[str, list]]:
+    async def respond(message: str, history: list[dict], session_id: str) -> AsyncIterator[tuple[str, list]]:
         history = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
         try:
-            pieces = assistant.stream(message, session_id)
+            pieces = assistant.astream(message, session_id)
         except AppError as exc:  # 空问题、过长：提示一下，不进对话记录
             gr.Warning(exc.message)
             yield message, history
@@ -69,7 +69,7 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
         yield "", history
         text = ""
         try:
-            for piece in pieces:
+            async for piece in pieces:
                 if isinstance(piece, RagAnswer):
                     history[-1]["content"] = format_answer(piece)
                 else:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+import threading
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
@@ -27,7 +29,13 @@ HNSW_EF_SEARCH = 1000
 HNSW_EF_CONSTRUCTION = 40
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,40}$")
 _GENERATIONS: dict[str, int] = {}  # 本进程里每个集合（按 id）被写过几次
+_IO_LOCKS: dict[str, threading.RLock] = {}  # 每个集合一把锁：本进程的写入与分页读全部块不交错
+_LISTENERS: dict[str, weakref.WeakSet[Any]] = {}  # 每个集合的内存副本：写入时把改动告诉它们
+_REGISTRY_LOCK = threading.Lock()
 PAGE = 5000  # 分页读、分批删改时每批多少块
+# 写入时每次交给 Chroma 多少块：chromadb 的 add 在整批写完之前不让别的线程运行（256 块约 0.4 秒，
+# 期间 /health 和别人的提问都得等）；32 块一次只停几十毫秒，总的写入速度几乎不变
+WRITE_PAGE = 256
 
 
 def embedding_id(embeddings: Embeddings) -> str:
@@ -121,26 +129,64 @@ def check_config(collection: Collection, config: dict[str, Any]) -> None:
             )
 
 
+@dataclass
+class Change:
+    """本进程对一个集合的一次写入：新增的块（id、向量、正文、元数据）、只改了元数据的块、删掉的块（第 4 章）。"""
+
+    added_ids: list[str] = field(default_factory=list)
+    added_vectors: Any = None
+    added_texts: list[str] = field(default_factory=list)
+    added_metas: list[dict[str, Any]] = field(default_factory=list)
+    updated: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → 新元数据
+    deleted: list[str] = field(default_factory=list)
+
+
+def io_lock(collection: Collection) -> threading.RLock:
+    """这个集合在本进程里的读写锁：写入与"分页读出全部块"不交错，读的途中不会有块被删掉（第 7 章）。"""
+    cid = str(collection.id)
+    with _REGISTRY_LOCK:
+        return _IO_LOCKS.setdefault(cid, threading.RLock())
+
+
+class Listener(Protocol):
+    """集合的监听者（内存副本）：本进程每写一次集合，record 就收到 (写入序号, 改动)。"""
+
+    def record(self, generation: int, change: Change) -> None: ...
+
+
+def subscribe(collection: Collection, listener: Listener) -> None:
+    """登记一个监听者：本进程每写一次这个集合都告诉它改了什么（只弱引用，副本没人用了就自动退订）（第 7 章）。"""
+    with _REGISTRY_LOCK:
+        _LISTENERS.setdefault(str(collection.id), weakref.WeakSet()).add(listener)
+
+
 def generation(collection: Collection) -> int:
     """本进程写过这个集合几次：内存副本据此判断是否过期（第 4 章）。"""
     return _GENERATIONS.get(str(collection.id), 0)
 
 
-def _wrote(collection: Collection) -> None:
-    """记一次写入：本进程里所有打开这个集合的 KnowledgeBase 都会丢掉旧的内存副本。"""
+def _wrote(collection: Collection, change: Change) -> None:
+    """记一次写入，并把改动交给这个集合的内存副本（它们据此增量更新，不必重读整个库）。"""
     cid = str(collection.id)
-    _GENERATIONS[cid] = _GENERATIONS.get(cid, 0) + 1
+    with _REGISTRY_LOCK:
+        _GENERATIONS[cid] = _GENERATIONS.get(cid, 0) + 1
+        gen = _GENERATIONS[cid]
+        listeners = list(_LISTENERS.get(cid, ()))
+    for listener in listeners:
+        listener.record(gen, change)
 
 
-def all_metadatas(collection: Collection, page: int = PAGE) -> Iterable[dict[str, Any]]:
-    """分页读出全部块的元数据（第 4 章）。"""
+def all_metadatas(collection: Collection, page: int = PAGE) -> list[dict[str, Any]]:
+    """分页读出全部块的元数据；读的途中本进程不删改块（否则页会错位，Chroma 还会报 "Error finding id"）（第 4 章）。"""
+    metas: list[dict[str, Any]] = []
     offset = 0
-    while True:
-        got = collection.get(include=["metadatas"], limit=page, offset=offset)
-        yield from (m or {} for m in got["metadatas"])
-        if len(got["ids"]) < page:
-            return
-        offset += page
+    with io_lock(collection):
+        while True:
+            got = collection.get(include=["metadatas"], limit=page, offset=offset)
+            metas.extend(m or {} for m in got["metadatas"])
+            if len(got["ids"]) < page:
+                return metas
+            offset += page
 
 
 def source_of(meta: dict[str, Any]) -> str:
@@ -157,22 +203,31 @@ def existing(collection: Collection, source: str) -> tuple[list[str], list[dict[
 def add(collection: Collection, ids: list[str], embeddings: Any, documents: list[str],
         metadatas: list[dict[str, Any]]) -> None:
     """写入一批块（向量已算好）并记一次写入。"""
-    collection.add(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas)
-    _wrote(collection)
+    with io_lock(collection):
+        for start in range(0, len(ids), WRITE_PAGE):
+            part = slice(start, start + WRITE_PAGE)
+            collection.add(ids=ids[part], embeddings=embeddings[part], documents=documents[part],
+                           metadatas=metadatas[part])
+        _wrote(collection, Change(added_ids=list(ids), added_vectors=embeddings, added_texts=list(documents),
+                                  added_metas=list(metadatas)))
 
 
 def update_metadatas(collection: Collection, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
     """只改元数据、不重新嵌入（内容没变的块），分批进行（第 4 章）。"""
-    for start in range(0, len(ids), PAGE):
-        collection.update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
-    if ids:
-        _wrote(collection)
+    if not ids:
+        return
+    with io_lock(collection):
+        for start in range(0, len(ids), PAGE):
+            collection.update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
+        _wrote(collection, Change(updated=dict(zip(ids, metadatas))))
 
 
 def delete_ids(collection: Collection, ids: list[str]) -> int:
     """分批删除块，返回删除的块数（第 4 章）。"""
-    for start in range(0, len(ids), PAGE):
-        collection.delete(ids=ids[start : start + PAGE])
-    if ids:
-        _wrote(collection)
+    if not ids:
+        return 0
+    with io_lock(collection):
+        for start in range(0, len(ids), PAGE):
+            collection.delete(ids=ids[start : start + PAGE])
+        _wrote(collection, Change(deleted=list(ids)))
     return len(ids)

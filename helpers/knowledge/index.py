@@ -1,9 +1,17 @@
-"""库的内存副本：全部块、按列存放的向量矩阵与 BM25 索引，库有写入就重读（第 4 章）。"""
+"""库的内存副本：全部块、按列存放的向量矩阵与 BM25 索引；本进程的写入增量更新，别的进程写过就重读（第 4 章）。
+
+并发时的规矩（第 7 章的助手同时有很多人提问、有人上传）：
+- 同一时刻只有一个线程在建新副本；其余读者照用旧副本，不会每人各重建一份；
+- 写入期间读者用写入前的副本；写完时由写入方把副本更新好，写入返回之后的检索一定看得到新文档；
+- 本进程的写入只把改动（新增、删除、改元数据的块）并进副本，不必把全部块和向量从 Chroma 重读一遍。
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +20,7 @@ from langchain_core.documents import Document
 
 from helpers.knowledge import collection as coll
 from helpers.knowledge.search import BM25Index
+from helpers.text import word_tokens
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -34,13 +43,31 @@ class _Snapshot:
     neighbours: dict[tuple[str, Any], list[int]] | None = None  # (文件, 页) → 按块序号排好的行号（句子窗口用）
     index_text: Callable[[Document], str] | None = None  # 建 BM25 用的文字（默认正文；可加标题路径）
     char_features: dict[str, Any] = field(default_factory=dict)  # 字级 BM25 的特征开关（symbols/trigrams/equations）
+    building: threading.Lock = field(default_factory=threading.Lock, repr=False)  # 同一份索引只建一次
+    # 每块切好的词（块 id → 词列表）：新副本沿用旧副本的，增量更新时只给新块分词（分词是建索引最慢的一步）
+    words: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _sources: list[str] | None = field(default=None, repr=False)
+
+    def sources(self) -> list[str]:
+        """副本里有哪些文件（按名字排序，第一次用时算）（第 7 章）。"""
+        if self._sources is None:
+            self._sources = sorted({coll.source_of(d.metadata) for d in self.docs})
+        return self._sources
 
     def bm25(self, analyzer: str = "word") -> BM25Index:
-        """这份副本的 BM25 索引（词级/字级各一份，第一次用时建）（第 4 章）。"""
+        """这份副本的 BM25 索引（词级/字级各一份，第一次用时建；几个线程同时要时只建一次）（第 4 章）。"""
         if analyzer not in self.indexes:
-            texts = [d.page_content if self.index_text is None else self.index_text(d) for d in self.docs]
-            options = self.char_features if analyzer == "char" else {}
-            self.indexes[analyzer] = BM25Index.build(texts, analyzer, **options)
+            with self.building:
+                if analyzer not in self.indexes:
+                    texts = [d.page_content if self.index_text is None else self.index_text(d) for d in self.docs]
+                    if analyzer == "word":
+                        for d, text in zip(self.docs, texts):
+                            if d.id not in self.words:
+                                self.words[d.id] = word_tokens(text)
+                        cut = [self.words[d.id] for d in self.docs]
+                        self.indexes[analyzer] = BM25Index.build(texts, analyzer, words=cut)
+                    else:
+                        self.indexes[analyzer] = BM25Index.build(texts, analyzer, **self.char_features)
         return self.indexes[analyzer]
 
 
@@ -90,8 +117,19 @@ def dense_scores(snap: _Snapshot, query_vector: list[float] | np.ndarray) -> np.
     return mat @ q
 
 
+def _normalized(block: np.ndarray) -> np.ndarray:
+    """每行除以自己的长度（零向量不变）。"""
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    return block / np.where(norms > 0, norms, 1.0)
+
+
 def _read(collection: Collection, version: tuple[int, int], now: float) -> _Snapshot:
-    """分页读出全部块与向量，向量按列存放、逐行归一化。"""
+    """分页读出全部块与向量（读的途中本进程不删改块），向量按列存放、逐行归一化。"""
+    with coll.io_lock(collection):
+        return _read_pages(collection, version, now)
+
+
+def _read_pages(collection: Collection, version: tuple[int, int], now: float) -> _Snapshot:
     docs: list[Document] = []
     vectors = np.zeros((0, 1), np.float32)
     offset = 0
@@ -106,8 +144,7 @@ def _read(collection: Collection, version: tuple[int, int], now: float) -> _Snap
                 grown = np.zeros((max(version[1], len(docs)), block.shape[1]), np.float32, order="F")
                 grown[: offset] = vectors[: offset]
                 vectors = grown
-            norms = np.linalg.norm(block, axis=1, keepdims=True)
-            vectors[offset : offset + len(block)] = block / np.where(norms > 0, norms, 1.0)
+            vectors[offset : offset + len(block)] = _normalized(block)
         if len(got["ids"]) < _READ_PAGE:
             break
         offset += _READ_PAGE
@@ -115,8 +152,51 @@ def _read(collection: Collection, version: tuple[int, int], now: float) -> _Snap
                      rows={d.id: r for r, d in enumerate(docs)})
 
 
+def _apply(snap: _Snapshot, changes: list[coll.Change], version: tuple[int, int], now: float) -> _Snapshot:
+    """把本进程的几次写入并进旧副本，得到新副本（旧副本不动：正在用它的读者不受影响）。"""
+    gone: set[str] = set()
+    updated: dict[str, dict[str, Any]] = {}
+    added: dict[str, tuple[str, dict[str, Any], np.ndarray]] = {}
+    for ch in changes:  # 按写入顺序：先删后加的同一 id 以最后一次为准
+        gone.update(ch.deleted)
+        for i in ch.deleted:
+            added.pop(i, None)
+            updated.pop(i, None)
+        for i, meta in ch.updated.items():
+            if i in added:
+                text, _, vec = added[i]
+                added[i] = (text, meta, vec)
+            else:
+                updated[i] = meta
+        if ch.added_ids:
+            vecs = np.asarray(ch.added_vectors, dtype=np.float32)
+            for n, i in enumerate(ch.added_ids):
+                added[i] = (ch.added_texts[n], ch.added_metas[n], vecs[n])
+                gone.discard(i)
+    keep = [r for r, d in enumerate(snap.docs) if d.id not in gone and d.id not in added]
+    docs = [snap.docs[r] if snap.docs[r].id not in updated else
+            Document(page_content=snap.docs[r].page_content, metadata=updated[snap.docs[r].id] or {},
+                     id=snap.docs[r].id) for r in keep]
+    docs += [Document(page_content=t or "", metadata=m or {}, id=i) for i, (t, m, _) in added.items()]
+    dim = snap.vectors.shape[1] if snap.vectors.ndim == 2 and snap.vectors.shape[0] else None
+    if added:
+        dim = len(next(iter(added.values()))[2])
+    vectors = np.zeros((len(docs), dim or 1), np.float32, order="F")
+    if keep:
+        vectors[: len(keep)] = snap.vectors[keep]
+    if added:
+        vectors[len(keep) :] = _normalized(np.stack([v for _, _, v in added.values()]))
+    kept_words = {d.id: snap.words[d.id] for d in docs if d.id in snap.words and d.id not in updated}
+    return _Snapshot(version, docs, vectors, checked=now, rows={d.id: r for r, d in enumerate(docs)},
+                     index_text=snap.index_text, char_features=snap.char_features, words=kept_words)
+
+
+# 攒下的改动超过这么多块就不再记，下次重读整个库（没人检索的大批量入库不必在内存里留一份向量）
+MAX_PENDING_CHUNKS = 50_000
+
+
 class SnapshotCache:
-    """一个集合的内存副本：本进程写过库就重读，别的进程写的最迟 RECHECK_SECONDS 秒后发现（第 4 章）。"""
+    """一个集合的内存副本：本进程的写入增量并进来，别的进程写的最迟 RECHECK_SECONDS 秒后发现并重读（第 4 章）。"""
 
     def __init__(self, collection: Collection, index_text: Callable[[Document], str] | None = None,
                  char_features: dict[str, Any] | None = None) -> None:
@@ -124,22 +204,104 @@ class SnapshotCache:
         self.index_text = index_text
         self.char_features = dict(char_features or {})
         self._snapshot: _Snapshot | None = None
+        self._building = threading.Lock()  # 同一时刻只有一个线程建新副本
+        self._pending_lock = threading.Lock()
+        self._pending: list[tuple[int, coll.Change]] = []  # 副本之后本进程的写入（写入序号, 改动）
+        self._pending_chunks = 0
+        self._overflow = False  # 攒的改动太多、丢掉了：下次整个重读
+        self._writers = 0  # 正在进行的写入（writing() 里）
+        self.rebuilds = 0  # 建过几次副本（整个重读 + 增量），测试与基准用
+        coll.subscribe(collection, self)
+
+    def record(self, generation: int, change: coll.Change) -> None:
+        """集合的监听者：记下本进程的一次写入，下次建副本时增量并进来（第 7 章）。"""
+        with self._pending_lock:
+            if self._snapshot is None or self._overflow:
+                return  # 还没有副本：下次整个读，不必记
+            size = len(change.added_ids) + len(change.deleted) + len(change.updated)
+            self._pending_chunks += size
+            if self._pending_chunks > MAX_PENDING_CHUNKS:
+                self._pending.clear()
+                self._overflow = True
+                return
+            self._pending.append((generation, change))
 
     def reset(self) -> None:
         """丢掉副本，下次用时重读（第 4 章）。"""
-        self._snapshot = None
+        with self._pending_lock:
+            self._snapshot = None
+            self._pending.clear()
+            self._pending_chunks, self._overflow = 0, False
+
+    def peek(self) -> _Snapshot | None:
+        """已有副本就给出（必要时更新，但从不排队等）；还没有副本时返回 None，不为此读整个库（第 7 章）。"""
+        return None if self._snapshot is None else self.current()
+
+    def _fresh(self, snap: _Snapshot, now: float) -> bool:
+        return snap.version[0] == coll.generation(self.collection) and now - snap.checked < RECHECK_SECONDS
 
     def current(self) -> _Snapshot:
-        """全部块（带 id 与元数据）的内存副本（第 4 章）。"""
+        """全部块（带 id 与元数据）的内存副本；别的线程正在建新副本或有写入进行中时，先用旧副本（第 4 章）。"""
+        snap, now = self._snapshot, time.monotonic()
+        if snap is not None and self._fresh(snap, now):
+            return snap
+        if snap is not None and (self._writers or not self._building.acquire(blocking=False)):
+            return snap  # 不排队等：写入方写完会把副本更新好
+        if snap is None:
+            self._building.acquire()
+        try:
+            return self._refresh()
+        finally:
+            self._building.release()
+
+    def _refresh(self, analyzers: tuple[str, ...] = ()) -> _Snapshot:
+        """（持有 _building 时）把副本更新到库的当前状态：能增量就增量，否则整个重读。"""
         snap, now = self._snapshot, time.monotonic()
         writes = coll.generation(self.collection)
-        if snap is not None and snap.version[0] == writes and now - snap.checked < RECHECK_SECONDS:
+        if snap is not None and self._fresh(snap, now):
             return snap
-        version = (writes, self.collection.count())
-        if snap is not None and snap.version == version:
+        with self._pending_lock:
+            changes = [(g, c) for g, c in self._pending if snap is None or g > snap.version[0]]
+            overflow = self._overflow
+        count = self.collection.count()
+        complete = (snap is not None and not overflow
+                    and [g for g, _ in changes] == list(range(snap.version[0] + 1, writes + 1)))
+        new = None
+        if complete and changes:
+            new = _apply(snap, [c for _, c in changes], (writes, count), now)
+            if len(new.docs) != count:  # 还有别的写入者（别的进程）：增量对不上，整个重读
+                new = None
+        elif complete and snap.version[1] == count:  # 没有新写入，块数也没变：照旧可用
             snap.checked = now
             return snap
-        self._snapshot = _read(self.collection, version, now)
-        self._snapshot.index_text = self.index_text
-        self._snapshot.char_features = self.char_features
-        return self._snapshot
+        if new is None:
+            new = _read(self.collection, (writes, count), now)
+            new.index_text, new.char_features = self.index_text, self.char_features
+        for analyzer in {*analyzers, *(snap.indexes if snap is not None else ())}:
+            new.bm25(analyzer)  # 旧副本有的索引，新副本建好了再换上：读者换过来就能直接查
+        with self._pending_lock:
+            self._pending = [(g, c) for g, c in self._pending if g > writes]
+            self._pending_chunks = sum(len(c.added_ids) + len(c.deleted) + len(c.updated)
+                                       for _, c in self._pending)
+            self._overflow = False
+            self._snapshot = new
+        self.rebuilds += 1
+        return new
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """写入期间读者继续用旧副本；写完（成功或失败）时把副本更新好再返回（第 7 章）。"""
+        with self._pending_lock:
+            self._writers += 1
+        try:
+            yield
+        finally:
+            with self._pending_lock:
+                self._writers -= 1
+                had = self._snapshot is not None
+            if had:  # 还没有副本（没人检索过）就不必建：第一次检索时再读
+                with self._building:
+                    try:
+                        self._refresh()
+                    except Exception:  # 更新不成（如库坏了）：丢掉副本，下次检索重读并报告真正的错误
+                        self.reset()

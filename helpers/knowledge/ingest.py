@@ -156,10 +156,13 @@ class Ingestor:
 
     def __init__(self, collection: Collection, embeddings: Embeddings, *, chunk_size: int,
                  chunk_overlap: int, max_file_mb: float, batch_size: int, chunker: Chunker | None = None,
-                 index_text: IndexText | None = None) -> None:
+                 index_text: IndexText | None = None, max_file_chars: int | None = None,
+                 max_file_seconds: float | None = None) -> None:
         self.collection, self.embeddings = collection, embeddings
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.max_file_mb, self.batch_size = max_file_mb, batch_size
+        # 每个文件的文字量与处理时间上限（None 不限）：嵌入与写库的时间与块数成正比，字数先卡住就不会一个文件占满几分钟
+        self.max_file_chars, self.max_file_seconds = max_file_chars, max_file_seconds
         self.chunker: Chunker = chunker or make_chunker(DEFAULT_CHUNKER, chunk_size, chunk_overlap)
         self.index_text = index_text  # None：嵌入正文本身
         self.lock = threading.Lock()  # 同一时刻只有一次入库/删除
@@ -198,20 +201,35 @@ class Ingestor:
 
     def _chunks_of(self, sf: SourceFile, root: Path, digest: str, old_count: int, report: IngestReport
                    ) -> list[Document] | None:
-        """加载并切分一个文件；失败就记进报告、返回 None。"""
+        """加载并切分一个文件；失败（含超过字数、时间上限）就记进报告、返回 None。"""
+        kept = f"（库中保留旧的 {old_count} 块）" if old_count else ""
+        started = time.perf_counter()
         try:
             docs = load_file(sf.path, root, max_file_mb=self.max_file_mb)
+            self._check_budget(docs, started, "加载与清洗")
+            chunks = self.chunker(docs)
+            self._check_budget([], started, "切块")
         except LoadError as exc:
-            kept = f"（库中保留旧的 {old_count} 块）" if old_count else ""
             report.add(sf.source, IngestStatus.FAILED, f"{exc}{kept}")
             return None
-        chunks = self.chunker(docs)
         if not chunks:
             report.add(sf.source, IngestStatus.FAILED, "切分后没有任何文本块")
             return None
         for c in chunks:
             c.metadata.update({"file_hash": digest, "n_chunks": len(chunks)})
         return chunks
+
+    def _check_budget(self, docs: list[Document], started: float, stage: str) -> None:
+        """超过每个文件的字数或时间上限就抛出 LoadError（一句中文：超了多少、怎么办）。"""
+        chars = sum(len(d.page_content) for d in docs)
+        if self.max_file_chars is not None and chars > self.max_file_chars:
+            limit = self.max_file_chars / 10_000
+            raise LoadError(f"文字太多：约 {chars / 10_000:.0f} 万字，超过每个文件 {limit:g} 万字的上限"
+                            "（入库会很久）：请拆成几个小文件再上传")
+        spent = time.perf_counter() - started
+        if self.max_file_seconds is not None and spent > self.max_file_seconds:
+            raise LoadError(f"处理超时：{stage}用了 {spent:.0f} 秒，超过每个文件 {self.max_file_seconds:g} 秒的上限："
+                            "请拆成几个小文件，或换成纯文本再上传")
 
     def _ingest_file(self, sf: SourceFile, root: Path, report: IngestReport, pending: _Pending,
                      bar: Any, writer: _Writer | None = None) -> None:

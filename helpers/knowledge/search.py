@@ -72,8 +72,11 @@ class BM25Index:
     def build(cls, texts: list[str], analyzer: str = "word", k1: float | None = None,
               b: float | None = None, *, symbols: bool | None = None, trigrams: bool | None = None,
               equations: bool | None = None, unigram: float | None = None,
-              equation_weight: float | None = None) -> BM25Index:
-        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字，可加符号、三字与公式编号）（第 4 章）。"""
+              equation_weight: float | None = None, words: list[list[str]] | None = None) -> BM25Index:
+        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字，可加符号、三字与公式编号）（第 4 章）。
+
+        words：词级时每段文字已经切好的词（word_tokens 的结果），给了就不再分词（库的副本增量更新时用）。
+        """
         n = len(texts)
         if analyzer == "char":
             options: dict[str, Any] = {"symbols": CHAR_SYMBOLS if symbols is None else symbols,
@@ -99,9 +102,9 @@ class BM25Index:
         for start in range(0, n, 2000):  # 分批：中间的词串列表不会随库一起变大
             tokens: list[str] = []
             for i, text in enumerate(texts[start : start + 2000], start):
-                words = word_tokens(text)
-                tokens.extend(words)
-                lengths[i] = len(words)
+                cut = word_tokens(text) if words is None else words[i]
+                tokens.extend(cut)
+                lengths[i] = len(cut)
             for w in dict.fromkeys(tokens):
                 vocab.setdefault(w, len(vocab))
             cols.append(np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens)))

@@ -50,7 +50,8 @@ class KnowledgeBase:
                  *, max_file_mb: float = DEFAULT_MAX_FILE_MB, batch_size: int = 256,
                  client: Any = None, chunker: str = DEFAULT_CHUNKER,
                  heading_context: bool = DEFAULT_HEADING_CONTEXT, rerank: bool = DEFAULT_RERANK,
-                 reranker: Any = None, char_features: dict[str, Any] | None = None) -> None:
+                 reranker: Any = None, char_features: dict[str, Any] | None = None,
+                 max_file_chars: int | None = None, max_file_seconds: float | None = None) -> None:
         make_splitter(chunk_size, chunk_overlap)  # 参数不合理就尽早报错
         self.settings = settings or load_settings()
         self.embeddings = embeddings or get_embeddings(settings=self.settings)
@@ -73,8 +74,8 @@ class KnowledgeBase:
         index_text = with_heading_context if heading_context else None
         self.writer = Ingestor(self.collection, self.embeddings, chunk_size=chunk_size,
                                chunk_overlap=chunk_overlap, max_file_mb=max_file_mb, batch_size=batch_size,
-                               chunker=chunk,
-                               index_text=index_text)
+                               chunker=chunk, index_text=index_text,
+                               max_file_chars=max_file_chars, max_file_seconds=max_file_seconds)
         # 字级 BM25 的特征开关，如 {"equations": False, "symbols": True}；不给就用 search 模块的默认值
         self.index = SnapshotCache(self.collection, index_text, char_features)
 
@@ -94,8 +95,30 @@ class KnowledgeBase:
         return self.collection.count()
 
     def sources(self) -> list[str]:
-        """库里有哪些文件（按 source 排序）（第 4 章）。"""
-        return self.writer.sources()
+        """库里有哪些文件（按 source 排序）；已有内存副本时从副本里数，不再读一遍全部元数据（第 4 章）。"""
+        snap = self.index.peek()
+        return snap.sources() if snap is not None else self.writer.sources()
+
+    def has_source(self, source: str) -> bool:
+        """库里有没有这个文件的块（只查一块，库再大也很快）（第 4 章）。"""
+        return bool(self.collection.get(where={"file": source}, limit=1, include=[])["ids"])
+
+    def source_counts(self) -> dict[str, int]:
+        """每个文件在库里有多少块；已有内存副本时从副本里数（第 4 章）。"""
+        snap = self.index.peek()
+        metas = [d.metadata for d in snap.docs] if snap is not None else coll.all_metadatas(self.collection)
+        counts: dict[str, int] = {}
+        for meta in metas:
+            name = coll.source_of(meta)
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def overview(self) -> tuple[int, int]:
+        """(块数, 文件数)：已有内存副本时直接从副本里数，不读库（助手的健康检查用）（第 4 章）。"""
+        snap = self.index.peek()
+        if snap is not None:
+            return len(snap.docs), len(snap.sources())
+        return self.count(), len(self.writer.sources())
 
     def __repr__(self) -> str:
         return f"KnowledgeBase(collection={self.collection_name!r}, chunks={self.count()})"
@@ -103,19 +126,23 @@ class KnowledgeBase:
     # ---------- 写入 ----------
     def ingest(self, paths: str | Path | list[str | Path], root: str | Path | None = None) -> IngestReport:
         """增量入库文件或目录：新增/更新/跳过/失败逐个报告；重复运行不会重复写入（第 4 章）。"""
-        return self.writer.ingest(paths, root)
+        with self.index.writing():  # 写入期间检索用旧副本，写完把副本更新好再返回
+            return self.writer.ingest(paths, root)
 
     def sync(self, *roots: str | Path) -> IngestReport:
         """让库与一个或几个目录一致：新增/更新改过的文件，删除各目录里都已不存在的文件（第 4 章）。"""
-        return self.writer.sync(*roots)
+        with self.index.writing():
+            return self.writer.sync(*roots)
 
     def delete_source(self, source: str) -> int:
         """删除某个文件的全部块，返回删除的块数（第 4 章）。"""
-        return self.writer.delete_source(source)
+        with self.index.writing():
+            return self.writer.delete_source(source)
 
     def add_chunks(self, chunks: list[Document]) -> int:
         """写入已经切好的块（评估对比切分配置时用），返回写入的块数（第 4 章）。"""
-        return self.writer.add_chunks(chunks)
+        with self.index.writing():
+            return self.writer.add_chunks(chunks)
 
     # ---------- 检索 ----------
     def dense(self, query: str, k: int = 4, filter: dict[str, Any] | None = None
