@@ -33,9 +33,6 @@ _IO_LOCKS: dict[str, threading.RLock] = {}  # 每个集合一把锁：本进程�
 _LISTENERS: dict[str, weakref.WeakSet[Any]] = {}  # 每个集合的内存副本：写入时把改动告诉它们
 _REGISTRY_LOCK = threading.Lock()
 PAGE = 5000  # 分页读、分批删改时每批多少块
-# 写入时每次交给 Chroma 多少块：chromadb 的 add 在整批写完之前不让别的线程运行（256 块约 0.4 秒，
-# 期间 /health 和别人的提问都得等）；32 块一次只停几十毫秒，总的写入速度几乎不变
-WRITE_PAGE = 256
 
 
 def embedding_id(embeddings: Embeddings) -> str:
@@ -204,10 +201,9 @@ def add(collection: Collection, ids: list[str], embeddings: Any, documents: list
         metadatas: list[dict[str, Any]]) -> None:
     """写入一批块（向量已算好）并记一次写入。"""
     with io_lock(collection):
-        for start in range(0, len(ids), WRITE_PAGE):
-            part = slice(start, start + WRITE_PAGE)
-            collection.add(ids=ids[part], embeddings=embeddings[part], documents=documents[part],
-                           metadatas=metadatas[part])
+        # chromadb 1.5 的嵌入式 add 在写完之前不放 GIL（chroma-core/chroma#3873 只给读放开了）：一批 256 块时
+        # 别的线程（含 /health）要等 0.2–0.4 秒；拆小批也省不掉每次约 0.12 秒的固定开销，多个写入方请用 Chroma 服务
+        collection.add(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas)
         _wrote(collection, Change(added_ids=list(ids), added_vectors=embeddings, added_texts=list(documents),
                                   added_metas=list(metadatas)))
 
