@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.api",),
     ("app.ui",),
     ("app", "app.server", "app.client", "app.load"),
+    ("app.scenarios",),  # 可靠性场景：在压测（app.load）之上
     ("doctor", "bench"),  # bench：python -m helpers.bench 的命令入口（实现在 evaluation.bench）
 ]
 

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from helpers.app.load import (
+from helpers.app.scenarios import (
     ScenarioResult,
     burst,
     isolated_server,
@@ -85,10 +85,10 @@ def test_generated_documents_are_distinct_utf8_text(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["--scenario", "nope"],
-    ["--scenario", "mixed", "--url", "http://127.0.0.1:1"],
-    ["--scenario", "burst", "--clients", "8,32"],
-    ["--scenario", "scale", "--files", "999999"],
+    ["nope"],
+    ["mixed", "--url", "http://127.0.0.1:1"],
+    ["burst", "--clients", "8,32"],
+    ["scale", "--files", "999999"],
 ])
 def test_bad_scenario_arguments_are_refused_before_any_server_starts(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
