@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from helpers.app import create_api
 from helpers.knowledge import KnowledgeBase, index as index_mod
+from helpers.knowledge.search import BM25Index
 from tests.support.corpus import PLACES, write_corpus
 from tests.support.factories import make_assistant, synced_kb
 
@@ -148,3 +149,16 @@ def test_fetching_a_document_deleted_meanwhile_is_a_404(tmp_path: Path, monkeypa
     r = client.get("/api/documents/gone.md")
     assert r.status_code == 404
     assert "没有找到文档" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("analyzer", ["word", "char"])
+def test_an_updated_bm25_index_scores_like_a_fresh_build(analyzer: str) -> None:
+    texts = ["星河咖啡馆的招牌饮品是桂花拿铁。", "青藤植物园里最古老的树是银杏，式(9.35)给出树龄。",
+             "期末考试在教学楼 302 室。", "桂花拿铁每杯 28 元，咖啡馆七点开门。"]
+    new = ["拾光书店周一休息，店里也卖桂花拿铁。", "银杏的树龄约 800 年，见式(9.35)。"]
+    old = BM25Index.build(texts, analyzer)
+    keep = np.array([3, 0, 1])  # 删掉第 2 篇、换个顺序，再接上两篇新的
+    fresh = BM25Index.build([texts[i] for i in keep] + new, analyzer)
+    grown = old.updated(keep, new)
+    for query in ("桂花拿铁", "银杏树龄", "式(9.35)", "书店哪天休息", "302"):
+        assert np.allclose(grown.score(query), fresh.score(query)), query

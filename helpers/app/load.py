@@ -55,7 +55,7 @@ class LoadResult:
                 f"{ttft}，吞吐 {self.throughput_rps:.1f} 请求/秒")
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile_or_nan(values: list[float], q: float) -> float:
     """第 q 百分位数（线性插值）；没有数据时为 nan（第 7 章）。"""
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -122,10 +122,10 @@ async def run_level(base_url: str, clients: int, requests: int, stream: bool = F
     ms = sorted(x * 1000 for x in latencies)
     return LoadResult(
         clients=clients, requests=requests, errors=errors,
-        p50_ms=round(percentile(ms, 50), 1), p95_ms=round(percentile(ms, 95), 1),
+        p50_ms=round(percentile_or_nan(ms, 50), 1), p95_ms=round(percentile_or_nan(ms, 95), 1),
         max_ms=round(max(ms) if ms else float("nan"), 1),
         throughput_rps=round(len(latencies) / wall, 2) if wall else 0.0,
-        first_token_p50_ms=round(percentile(sorted(x * 1000 for x in firsts), 50), 1)
+        first_token_p50_ms=round(percentile_or_nan(sorted(x * 1000 for x in firsts), 50), 1)
         if firsts else None,
     )
 

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from helpers.app.load import QUESTIONS, ask_once, percentile
+from helpers.app.load import QUESTIONS, ask_once, percentile_or_nan
 from helpers.app.server import serve_in_subprocess
 from helpers.netguard import offline_env
 
@@ -91,7 +91,7 @@ class _Tally:
     def stats(self) -> Latency:
         """延迟分布（第 7 章）。"""
         def q(x: float) -> float:
-            return round(percentile(self.ms, x), 1)
+            return round(percentile_or_nan(self.ms, x), 1)
         return Latency(len(self.ms), self.errors, q(50), q(95), q(99),
                        round(max(self.ms), 1) if self.ms else float("nan"))
 

@@ -20,7 +20,6 @@ from langchain_core.documents import Document
 
 from helpers.knowledge import collection as coll
 from helpers.knowledge.search import BM25Index
-from helpers.text import word_tokens
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -44,9 +43,11 @@ class _Snapshot:
     index_text: Callable[[Document], str] | None = None  # 建 BM25 用的文字（默认正文；可加标题路径）
     char_features: dict[str, Any] = field(default_factory=dict)  # 字级 BM25 的特征开关（symbols/trigrams/equations）
     building: threading.Lock = field(default_factory=threading.Lock, repr=False)  # 同一份索引只建一次
-    # 每块切好的词（块 id → 词列表）：新副本沿用旧副本的，增量更新时只给新块分词（分词是建索引最慢的一步）
-    words: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _sources: list[str] | None = field(default=None, repr=False)
+
+    def text(self, doc: Document) -> str:
+        """建 BM25 用的文字：正文，或 index_text 给的（如加上标题路径）。"""
+        return doc.page_content if self.index_text is None else self.index_text(doc)
 
     def sources(self) -> list[str]:
         """副本里有哪些文件（按名字排序，第一次用时算）（第 7 章）。"""
@@ -59,15 +60,9 @@ class _Snapshot:
         if analyzer not in self.indexes:
             with self.building:
                 if analyzer not in self.indexes:
-                    texts = [d.page_content if self.index_text is None else self.index_text(d) for d in self.docs]
-                    if analyzer == "word":
-                        for d, text in zip(self.docs, texts):
-                            if d.id not in self.words:
-                                self.words[d.id] = word_tokens(text)
-                        cut = [self.words[d.id] for d in self.docs]
-                        self.indexes[analyzer] = BM25Index.build(texts, analyzer, words=cut)
-                    else:
-                        self.indexes[analyzer] = BM25Index.build(texts, analyzer, **self.char_features)
+                    texts = [self.text(d) for d in self.docs]
+                    options = self.char_features if analyzer == "char" else {}
+                    self.indexes[analyzer] = BM25Index.build(texts, analyzer, **options)
         return self.indexes[analyzer]
 
 
@@ -153,7 +148,8 @@ def _read_pages(collection: Collection, version: tuple[int, int], now: float) ->
 
 
 def _apply(snap: _Snapshot, changes: list[coll.Change], version: tuple[int, int], now: float) -> _Snapshot:
-    """把本进程的几次写入并进旧副本，得到新副本（旧副本不动：正在用它的读者不受影响）。"""
+    """把本进程的几次写入并进旧副本，得到新副本（旧副本不动：正在用它的读者不受影响）；旧副本有的 BM25 索引
+    也增量更新：留下的行照旧，只给新块分词。"""
     gone: set[str] = set()
     updated: dict[str, dict[str, Any]] = {}
     added: dict[str, tuple[str, dict[str, Any], np.ndarray]] = {}
@@ -186,9 +182,14 @@ def _apply(snap: _Snapshot, changes: list[coll.Change], version: tuple[int, int]
         vectors[: len(keep)] = snap.vectors[keep]
     if added:
         vectors[len(keep) :] = _normalized(np.stack([v for _, _, v in added.values()]))
-    kept_words = {d.id: snap.words[d.id] for d in docs if d.id in snap.words and d.id not in updated}
-    return _Snapshot(version, docs, vectors, checked=now, rows={d.id: r for r, d in enumerate(docs)},
-                     index_text=snap.index_text, char_features=snap.char_features, words=kept_words)
+    new = _Snapshot(version, docs, vectors, checked=now, rows={d.id: r for r, d in enumerate(docs)},
+                    index_text=snap.index_text, char_features=snap.char_features)
+    if updated and snap.index_text is not None:  # 建索引的文字可能随元数据变（如标题路径）：新副本里重建
+        return new
+    fresh = [new.text(d) for d in docs[len(keep) :]]
+    for analyzer, index in snap.indexes.items():
+        new.indexes[analyzer] = index.updated(np.asarray(keep, dtype=np.int64), fresh)
+    return new
 
 
 # 攒下的改动超过这么多块就不再记，下次重读整个库（没人检索的大批量入库不必在内存里留一份向量）

@@ -35,8 +35,9 @@ RRF_K = 60
 
 
 def _bm25_values(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n_docs: int, n_terms: int,
-                 k1: float, b: float, idf_scale: np.ndarray | None = None) -> sparse.csc_matrix:
-    """由 (文档, 词, 词频) 三元组算出 BM25 分量矩阵。"""
+                 k1: float, b: float, idf_scale: np.ndarray | None = None
+                 ) -> tuple[sparse.csc_matrix, np.ndarray, np.ndarray]:
+    """由 (文档, 词, 词频) 三元组算出 BM25 分量矩阵；连同每个词的 idf、每篇的长度一起返回（增量更新时反推词频用）。"""
     tf = tf.astype(np.float64)
     doc_len = np.bincount(doc, weights=tf, minlength=n_docs)
     avgdl = float(doc_len.mean()) if n_docs else 1.0
@@ -45,7 +46,7 @@ def _bm25_values(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n_docs: int, 
     if idf_scale is not None:
         idf = idf * idf_scale
     values = idf[col] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len[doc] / (avgdl or 1.0)))
-    return sparse.csc_matrix((values, (doc, col)), shape=(n_docs, n_terms))
+    return sparse.csc_matrix((values, (doc, col)), shape=(n_docs, n_terms)), idf, doc_len
 
 
 def _feature_counts_batched(texts: list[str], batch: int = 10_000, **options: Any
@@ -60,61 +61,70 @@ def _feature_counts_batched(texts: list[str], batch: int = 10_000, **options: An
 
 @dataclass
 class BM25Index:
-    """BM25 的稀疏矩阵实现：build() 一次建好，score()/top() 毫秒级查询（第 4 章）。"""
+    """BM25 的稀疏矩阵实现：build() 一次建好，score()/top() 毫秒级查询，updated() 增量更新（第 4 章）。"""
 
     analyzer: str  # "word" 或 "char"
     weights: sparse.csc_matrix  # 文档 × 词 的 BM25 分量
     vocab: dict[str, int] = field(default_factory=dict)  # word：词 → 列
     keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # char：排好序的特征键
     options: dict[str, Any] = field(default_factory=dict)  # char：查询用的特征开关（symbols、trigrams、equations）
+    # 增量更新要用的：参数、抽取特征的开关、每个词的 idf 与每篇的长度（由分量反推词频）
+    k1: float = WORD_K1
+    b: float = WORD_B
+    idf: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    doc_len: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, texts: list[str], analyzer: str = "word", k1: float | None = None,
               b: float | None = None, *, symbols: bool | None = None, trigrams: bool | None = None,
               equations: bool | None = None, unigram: float | None = None,
-              equation_weight: float | None = None, words: list[list[str]] | None = None) -> BM25Index:
-        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字，可加符号、三字与公式编号）（第 4 章）。
-
-        words：词级时每段文字已经切好的词（word_tokens 的结果），给了就不再分词（库的副本增量更新时用）。
-        """
-        n = len(texts)
+              equation_weight: float | None = None) -> BM25Index:
+        """从文本列表建索引；analyzer 选 word（jieba 词）或 char（字 + 二字，可加符号、三字与公式编号）（第 4 章）。"""
         if analyzer == "char":
-            options: dict[str, Any] = {"symbols": CHAR_SYMBOLS if symbols is None else symbols,
-                                       "trigrams": CHAR_TRIGRAMS if trigrams is None else trigrams}
             with_eq = CHAR_EQUATIONS if equations is None else equations
-            doc, keys, tf = (_feature_counts_batched(texts, **options, equations="label" if with_eq else "")
-                             if n else (np.zeros(0, np.int64),) * 3)
-            if with_eq:
-                options["equations"] = "ref"  # 问题里认 "式(…)"
-            vocab_keys, col = np.unique(keys, return_inverse=True)
-            tags = vocab_keys >> FEATURE_TAG_SHIFT
-            scale = np.where(tags == TAG_CHAR, CHAR_UNIGRAM if unigram is None else unigram, 1.0)
-            scale = np.where(tags == TAG_EQUATION,
-                             CHAR_EQUATION_WEIGHT if equation_weight is None else equation_weight, scale)
-            weights = _bm25_values(doc, col, tf, n, len(vocab_keys), CHAR_K1 if k1 is None else k1,
-                                   CHAR_B if b is None else b, scale)
-            return cls("char", weights, keys=vocab_keys, options=options)
+            params = {"extract": {"symbols": CHAR_SYMBOLS if symbols is None else symbols,
+                                  "trigrams": CHAR_TRIGRAMS if trigrams is None else trigrams,
+                                  "equations": "label" if with_eq else ""},
+                      "unigram": CHAR_UNIGRAM if unigram is None else unigram,
+                      "equation_weight": CHAR_EQUATION_WEIGHT if equation_weight is None else equation_weight,
+                      "k1": CHAR_K1 if k1 is None else k1, "b": CHAR_B if b is None else b}
+            doc, keys, tf = _char_counts(texts, params["extract"])
+            return _char_index(doc, keys, tf, len(texts), params)
         if analyzer != "word":
             raise ValueError(f"analyzer 只能是 word 或 char，收到 {analyzer!r}")
+        params = {"k1": WORD_K1 if k1 is None else k1, "b": WORD_B if b is None else b}
         vocab: dict[str, int] = {}  # 词 → 列，按首次出现编号
-        lengths = np.zeros(n, dtype=np.int64)
-        cols = [np.zeros(0, dtype=np.int64)]
-        for start in range(0, n, 2000):  # 分批：中间的词串列表不会随库一起变大
-            tokens: list[str] = []
-            for i, text in enumerate(texts[start : start + 2000], start):
-                cut = word_tokens(text) if words is None else words[i]
-                tokens.extend(cut)
-                lengths[i] = len(cut)
-            for w in dict.fromkeys(tokens):
-                vocab.setdefault(w, len(vocab))
-            cols.append(np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens)))
-        col = np.concatenate(cols)
-        doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        width = max(len(vocab), 1)
-        pairs, tf = np.unique(doc * width + col, return_counts=True)  # (文档, 词) → 词频
-        weights = _bm25_values(pairs // width, pairs % width, tf, n, len(vocab),
-                               WORD_K1 if k1 is None else k1, WORD_B if b is None else b)
-        return cls("word", weights, vocab=vocab)
+        doc, col, tf = _word_counts(texts, vocab)
+        return _word_index(doc, col, tf, len(texts), vocab, params)
+
+    def _term_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """由 BM25 分量反推 (文档, 列, 词频)：v = idf·tf·(k1+1)/(tf + k1·n)，解出 tf = v·k1·n / (idf·(k1+1) − v)。"""
+        coo = self.weights.tocoo()
+        avgdl = float(self.doc_len.mean()) if len(self.doc_len) else 1.0
+        norm = self.k1 * (1 - self.b + self.b * self.doc_len[coo.row] / (avgdl or 1.0))
+        tf = coo.data * norm / (self.idf[coo.col] * (self.k1 + 1) - coo.data)
+        return coo.row.astype(np.int64), coo.col.astype(np.int64), np.rint(tf).astype(np.int64)
+
+    def updated(self, keep: np.ndarray, texts: list[str]) -> BM25Index:
+        """新索引：留下 keep 这些行（按给的顺序），后面接上 texts 这几篇；只给新的几篇分词（第 4 章）。
+
+        和对全部文字重新 build() 的结果一样（测试里逐项对照），库写入后更新副本时用，省掉给全部块重新分词。
+        """
+        row, col, tf = self._term_counts()
+        remap = np.full(self.size, -1, dtype=np.int64)
+        remap[np.asarray(keep, dtype=np.int64)] = np.arange(len(keep))
+        mask = remap[row] >= 0
+        row, col, tf = remap[row[mask]], col[mask], tf[mask]
+        n = len(keep) + len(texts)
+        if self.analyzer == "char":
+            doc2, keys2, tf2 = _char_counts(texts, self.params["extract"])
+            return _char_index(np.concatenate([row, doc2 + len(keep)]), np.concatenate([self.keys[col], keys2]),
+                               np.concatenate([tf, tf2]), n, self.params)
+        vocab = dict(self.vocab)
+        doc2, col2, tf2 = _word_counts(texts, vocab)
+        return _word_index(np.concatenate([row, doc2 + len(keep)]), np.concatenate([col, col2]),
+                           np.concatenate([tf, tf2]), n, vocab, self.params)
 
     @property
     def size(self) -> int:
@@ -144,6 +154,56 @@ class BM25Index:
     def top(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """分数最高的 k 篇 (文档序号, 分数)，分数为 0 的不返回（第 4 章）。"""
         return top_k(self.score(query), k, allowed)
+
+
+def _char_counts(texts: list[str], extract: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """字级特征的 (文本序号, 特征键, 次数)。"""
+    if not texts:
+        return (np.zeros(0, np.int64),) * 3
+    return _feature_counts_batched(texts, **extract)
+
+
+def _char_index(doc: np.ndarray, keys: np.ndarray, tf: np.ndarray, n: int, params: dict[str, Any]) -> BM25Index:
+    """由字级 (文本序号, 特征键, 次数) 建索引：单字与公式编号的 idf 按参数加权。"""
+    vocab_keys, col = np.unique(keys, return_inverse=True)
+    tags = vocab_keys >> FEATURE_TAG_SHIFT
+    scale = np.where(tags == TAG_CHAR, params["unigram"], 1.0)
+    scale = np.where(tags == TAG_EQUATION, params["equation_weight"], scale)
+    weights, idf, doc_len = _bm25_values(doc, col.ravel(), tf, n, len(vocab_keys), params["k1"], params["b"], scale)
+    extract = params["extract"]
+    options = {"symbols": extract["symbols"], "trigrams": extract["trigrams"],
+               **({"equations": "ref"} if extract["equations"] else {})}  # 问题里认 "式(…)"
+    return BM25Index("char", weights, keys=vocab_keys, options=options, k1=params["k1"], b=params["b"],
+                     idf=idf, doc_len=doc_len, params=params)
+
+
+def _word_counts(texts: list[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """词级的 (文本序号, 列, 词频)；新词按首次出现接在 vocab 后面。"""
+    n = len(texts)
+    lengths = np.zeros(n, dtype=np.int64)
+    cols = [np.zeros(0, dtype=np.int64)]
+    for start in range(0, n, 2000):  # 分批：中间的词串列表不会随库一起变大
+        tokens: list[str] = []
+        for i, text in enumerate(texts[start : start + 2000], start):
+            cut = word_tokens(text)
+            tokens.extend(cut)
+            lengths[i] = len(cut)
+        for w in dict.fromkeys(tokens):
+            vocab.setdefault(w, len(vocab))
+        cols.append(np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens)))
+    col = np.concatenate(cols)
+    doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    width = max(len(vocab), 1)
+    pairs, tf = np.unique(doc * width + col, return_counts=True)  # (文档, 词) → 词频
+    return pairs // width, pairs % width, tf
+
+
+def _word_index(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n: int, vocab: dict[str, int],
+                params: dict[str, Any]) -> BM25Index:
+    """由词级 (文本序号, 列, 词频) 建索引。"""
+    weights, idf, doc_len = _bm25_values(doc, col, tf, n, len(vocab), params["k1"], params["b"])
+    return BM25Index("word", weights, vocab=vocab, k1=params["k1"], b=params["b"], idf=idf, doc_len=doc_len,
+                     params=params)
 
 
 def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None,
