@@ -29,6 +29,15 @@ def test_a_file_over_the_text_limit_fails_alone(tmp_path: Path) -> None:
     assert kb.sources() == ["small.md"]
 
 
+def test_a_text_file_far_over_the_limit_is_refused_from_its_size(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = write_corpus(tmp_path / "docs", {"huge.md": "字" * 2000})  # 6000 字节 > 4 × 1000
+    kb = small_kb(persist_dir=tmp_path / "db", max_file_chars=1000)
+    monkeypatch.setattr("helpers.knowledge.ingest.load_file", lambda *a, **k: pytest.fail("不该读进来"))
+    detail = kb.ingest(docs).files[0].detail
+    assert detail.startswith("文字太多：") and "至少" in detail
+
+
 def test_a_file_over_the_time_limit_fails_with_the_stage(tmp_path: Path) -> None:
     docs = write_corpus(tmp_path / "docs", {"a.md": "# 标题\n\n一段文字。"})
     kb = small_kb(persist_dir=tmp_path / "db", max_file_seconds=0.0)  # 任何一步都算超时

@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from tqdm.auto import tqdm
 
 from helpers.knowledge import collection as coll
+from helpers.knowledge.formats import TEXT_BASED_SUFFIXES
 from helpers.knowledge.load import LoadError, SourceFile, discover, load_file
 from helpers.knowledge.split import semantic_chunks, split_by_headings, split_documents, split_sentence_windows
 from helpers.llm import OfflineEmbeddings
@@ -26,6 +27,7 @@ Chunker = Callable[[list[Document]], list[Document]]  # 文档 → 块
 IndexText = Callable[[Document], str]  # 块 → 拿去嵌入的文字（默认就是正文）
 CHUNKERS = ("recursive", "sentence", "headings", "semantic")  # 切块方式（第 8 章比较）
 DEFAULT_CHUNKER = "recursive"
+PLAIN_TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", *TEXT_BASED_SUFFIXES)  # 字数大致跟着字节数走的格式
 
 
 def make_chunker(name: str, chunk_size: int, chunk_overlap: int, embeddings: Embeddings | None = None
@@ -205,6 +207,7 @@ class Ingestor:
         kept = f"（库中保留旧的 {old_count} 块）" if old_count else ""
         started = time.perf_counter()
         try:
+            self._check_text_size(sf.path)
             docs = load_file(sf.path, root, max_file_mb=self.max_file_mb)
             self._check_budget(docs, started, "加载与清洗")
             chunks = self.chunker(docs)
@@ -218,6 +221,16 @@ class Ingestor:
         for c in chunks:
             c.metadata.update({"file_hash": digest, "n_chunks": len(chunks)})
         return chunks
+
+    def _check_text_size(self, path: Path) -> None:
+        """纯文字类文件：UTF-8 每个字最多 4 字节，字节数超过字数上限的 4 倍就一定超了，不必读进来再数。"""
+        if self.max_file_chars is None or path.suffix.lower() not in PLAIN_TEXT_SUFFIXES:
+            return
+        size = path.stat().st_size
+        if size > 4 * self.max_file_chars:
+            limit = self.max_file_chars / 10_000
+            raise LoadError(f"文字太多：{size / 1024 / 1024:.1f} MB 的文字至少 {size / 4 / 10_000:.0f} 万字，"
+                            f"超过每个文件 {limit:g} 万字的上限（入库会很久）：请拆成几个小文件再上传")
 
     def _check_budget(self, docs: list[Document], started: float, stage: str) -> None:
         """超过每个文件的字数或时间上限就抛出 LoadError（一句中文：超了多少、怎么办）。"""
