@@ -405,6 +405,20 @@ def test_ui_requires_login_with_token(tiny_kb, tiny_corpus, tmp_path):
     assert c.get("/config").json()["title"] == "个人知识库助手"
 
 
+def test_citation_links_open_after_ui_login_but_writes_still_need_the_token(tiny_kb, tiny_corpus, tmp_path):
+    """回答里的引用是普通链接（浏览器不带 Authorization 头）：界面登录后能打开；改库的接口仍然只认令牌。"""
+    c = TestClient(create_app(make_assistant(tiny_kb, tiny_corpus, tmp_path / "up", token=TOKEN)))
+    assert c.get("/api/documents/coffee.md").status_code == 401  # 没登录
+    assert c.post("/login", data={"username": "谁都行", "password": TOKEN}).status_code == 200
+    r = c.get("/api/documents/coffee.md")  # 带着登录后的会话 cookie
+    assert r.status_code == 200 and "桂花拿铁" in r.text
+    assert c.delete("/api/documents/coffee.md").status_code == 401
+    assert c.post("/api/chat", json={"question": "咖啡"}).status_code == 401
+    assert c.get("/api/documents").status_code == 401  # 只放行打开某一篇原文
+    c.cookies.clear()
+    assert c.get("/api/documents/coffee.md").status_code == 401
+
+
 class CountCalls(BaseCallbackHandler):
     """数一数聊天模型被调用了几次（调用失败也算）。"""
 

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -98,20 +98,20 @@ def wait_for_answer(page, n: int, text: str) -> str:
 
 
 def slow_down(assistant: Assistant, monkeypatch, seconds: float = 0.03) -> None:
-    """让回答的每个片段间隔一点时间，快机器上也能看到回答是一段段出现的。"""
-    real = assistant.stream
+    """让回答的每个片段间隔一点时间，快机器上也能看到回答是一段段出现的（界面用的是 astream）。"""
+    real = assistant.astream
 
-    def stream(question, session_id=None):
+    def astream(question, session_id=None):
         pieces = real(question, session_id)  # 问题不合格时在这里就报错，与原来一样
 
-        def slowly():
-            for piece in pieces:
-                time.sleep(seconds)
+        async def slowly():
+            async for piece in pieces:
+                await asyncio.sleep(seconds)
                 yield piece
 
         return slowly()
 
-    monkeypatch.setattr(assistant, "stream", stream)
+    monkeypatch.setattr(assistant, "astream", astream)
 
 
 @pytest.mark.slow
@@ -194,3 +194,28 @@ def test_empty_question_is_not_sent(browser, server):
     page.get_by_text("问题不能为空").first.wait_for(timeout=WAIT_MS)  # 弹出中文提示
     assert page.locator('#chatbot [data-testid="user"]').count() == 0
     page.close()
+
+
+@pytest.mark.slow
+def test_login_ask_and_open_the_citation_with_a_token(browser, tiny_kb, tiny_corpus, tmp_path):
+    """设置了 APP_TOKEN：浏览器里登录、提问，点开回答里的引用链接看到原文（issue 15：以前是 401）。"""
+    token = "课堂口令-2026"
+    assistant = make_assistant(tiny_kb, tiny_corpus, tmp_path / "up", token=token)
+    with serve_in_thread(create_app(assistant), ready="/health") as base:
+        context = browser.new_context(locale="zh-CN")  # 登录的 cookie 留在这个浏览器上下文里
+        page = context.new_page()
+        page.goto(base + "/", wait_until="load")
+        page.locator("input[type=password]").wait_for(timeout=WAIT_MS)
+        page.locator("input[type=text]").first.fill("学员")
+        page.locator("input[type=password]").fill(token)
+        page.locator("input[type=password]").press("Enter")
+        page.wait_for_selector("#question textarea", timeout=WAIT_MS)
+        ask(page, "星河咖啡馆的招牌饮品是什么？")
+        wait_for_answer(page, 1, "引用")
+        href = page.locator("#chatbot a[href='/api/documents/coffee.md']").get_attribute("href")
+        doc = context.new_page()  # 像点开链接一样：同一浏览器、带着登录的 cookie，没有 Authorization 头
+        response = doc.goto(base + href)
+        assert response is not None and response.status == 200
+        assert "桂花拿铁" in doc.inner_text("body")
+        assert context.request.get(base + "/api/documents").status == 401  # 登录只放行打开原文
+        context.close()

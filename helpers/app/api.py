@@ -137,6 +137,18 @@ def require_token(request: Request, assistant: AssistantDep) -> None:
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
+def require_token_or_login(request: Request, assistant: AssistantDep) -> None:
+    """依赖项（只用于查看原文）：Bearer 令牌，或界面登录后的会话 cookie 都行（第 7 章）。
+
+    回答里的引用是普通链接，浏览器点开时不会带 Authorization 头；界面登录过的人凭 Gradio 的会话 cookie 就能打开。
+    只放行这个只读的 GET：改知识库的接口仍然只认令牌（cookie 会被别的网页顺带发出）。
+    """
+    logged_in = getattr(request.app.state, "ui_logged_in", None)
+    if logged_in is not None and logged_in(request):
+        return
+    require_token(request, assistant)
+
+
 @dataclass
 class ChatStream:
     """一次流式回答：会话编号与还没开始的片段异步迭代器（第 7 章）。"""
@@ -548,7 +560,8 @@ def create_api(assistant: Assistant, *, mcp: bool = True) -> FastAPI:
     app.add_api_route(UPLOAD_PATH, upload, methods=["POST"], max_body_size=body_limit, dependencies=guarded,
                       tags=["文档"])
     app.add_api_route(UPLOAD_PATH, documents, methods=["GET"], dependencies=guarded, tags=["文档"])
-    app.add_api_route(UPLOAD_PATH + "/{name:path}", document, methods=["GET"], dependencies=guarded,
+    app.add_api_route(UPLOAD_PATH + "/{name:path}", document, methods=["GET"],
+                      dependencies=[Depends(require_token_or_login)],
                       tags=["文档"])
     app.add_api_route(UPLOAD_PATH + "/{name:path}", delete_document, methods=["DELETE"], dependencies=guarded,
                       tags=["文档"])

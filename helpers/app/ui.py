@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.routing import Mount
 
 from helpers.app.service import Assistant, document_url
 from helpers.app.validation import ALLOWED_SUFFIXES, token_matches
@@ -165,9 +166,20 @@ def mount_ui(app: Any, assistant: Assistant, path: str = "/") -> Any:
 
     token = assistant.config.token
     auth = (lambda _user, password: token_matches(password, token)) if token else None
-    return gr.mount_gradio_app(
+    mounted = gr.mount_gradio_app(
         app, create_ui(assistant), path=path, auth=auth,
         auth_message="请输入访问令牌（用户名随意，密码填 APP_TOKEN）" if token else None,
         max_file_size=int(assistant.config.max_upload_bytes), css=_CSS, footer_links=[],
         head=f'<link rel="preload" href="{FONT_URL}" as="font" type="font/ttf" crossorigin>',
     )
+    if token:  # 回答里的引用链接（/api/documents/…）凭界面登录的会话 cookie 也能打开
+        ui_app = next(r.app for r in app.routes if isinstance(r, Mount) and isinstance(r.app, gr.routes.App))
+        app.state.ui_logged_in = lambda request: _logged_in(ui_app, request)
+    return mounted
+
+
+def _logged_in(ui_app: Any, request: Any) -> bool:
+    """这个请求带着 Gradio 登录后发的会话 cookie（与 Gradio 自己的 get_current_user 同一规则）。"""
+    cookie = (request.cookies.get(f"access-token-{ui_app.cookie_id}")
+              or request.cookies.get(f"access-token-unsecure-{ui_app.cookie_id}"))
+    return cookie is not None and ui_app.tokens.get(cookie) is not None
