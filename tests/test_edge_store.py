@@ -148,6 +148,10 @@ def test_one_assistant_process_per_embedded_store(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(server.uvicorn, "run", lambda app, **kw: served.append(app))
     assert server.main(["--no-ui", "--workers", "2"]) == 2
     assert "CHROMA_HOST" in capsys.readouterr().err and not served
+    monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")  # 有 Chroma 服务也不行：界面不能多进程（issue 15）
+    assert server.main(["--workers", "2"]) == 2
+    assert "--no-ui" in capsys.readouterr().err and not served
+    monkeypatch.delenv("CHROMA_HOST")
     other = server.store_lock(db)  # 另一个进程已经占着这个库
     try:
         assert server.main(["--no-ui"]) == 2

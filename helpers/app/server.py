@@ -97,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认只允许本机访问）")
     parser.add_argument("--port", type=int, default=7860, help="端口（默认 7860）")
     parser.add_argument("--workers", type=int, default=1,
-                        help="进程数；大于 1 时请用 Chroma 服务（CHROMA_HOST）共享知识库")
+                        help="进程数；大于 1 时要用 Chroma 服务（CHROMA_HOST）并加 --no-ui（界面只能单进程）")
     parser.add_argument("--uploads-dir", help="上传区目录（默认 data/uploads）")
     parser.add_argument("--max-upload-mb", type=float, help="上传大小上限（默认 20）")
     parser.add_argument("--collection", help="知识库集合名（默认 assistant）")
@@ -126,8 +126,18 @@ def main(argv: list[str] | None = None) -> int:
             lock.release()
 
 
+# Gradio 的排队（queue/join、queue/data）与登录令牌都存在各自进程的内存里：多进程时同一个浏览器的请求落到别的进程，
+# 就是 "Session not found" 或随机的 401（gradio-app/gradio#9332、#10487；#10487 到 2026-12-01 仍未解决）
+UI_NEEDS_ONE_PROCESS = ("界面（Gradio）不能多进程运行：它的排队与登录状态只在各自进程里，请求落到别的进程就会报 "
+                        "Session not found 或随机 401。多进程请加 --no-ui 只开 API，界面另起一个单进程的助手；"
+                        "或者去掉 --workers")
+
+
 def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
     overrides = cli_overrides(args)
+    if args.workers > 1 and not args.no_ui:
+        print(UI_NEEDS_ONE_PROCESS, file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
         if not settings.chroma_host:
