@@ -196,3 +196,32 @@ def test_the_ui_answers_several_users_at_once(tmp_path):
     demo = create_ui(Assistant(kb, config=AppConfig(uploads_dir=tmp_path / "up"), corpus_dir=tmp_path / "corpus"))
     limits = {fn.name: fn.concurrency_limit for fn in demo.fns.values()}
     assert limits["respond"] == UI_CHAT_CONCURRENCY >= 8
+
+
+def test_a_shared_store_keeps_documents_uploaded_through_another_host(tmp_path):
+    """issue 15：几台主机共用一个库（CHROMA_HOST）、各有各的上传区；一台重启时的同步不能删掉别的主机上传的文档。"""
+    import dataclasses
+
+    from helpers.app import sync_knowledge_base
+    from tests.support.corpus import PLACES, write_corpus
+    from tests.support.factories import small_kb
+
+    corpus = write_corpus(tmp_path / "corpus", PLACES)
+    up_a, up_b = tmp_path / "host-a", tmp_path / "host-b"
+    up_a.mkdir()
+    up_b.mkdir()
+    (up_a / "from-a.md").write_text("# 甲主机\n\n从甲主机上传的文档。\n", encoding="utf-8")
+    kb = small_kb(persist_dir=tmp_path / "db")
+    sync_knowledge_base(kb, corpus, up_a)  # 甲主机启动
+    assert "from-a.md" in kb.sources()
+    report = sync_knowledge_base(kb, corpus, up_b, keep_missing=True)  # 乙主机启动：本机没有 from-a.md
+    assert "from-a.md" in kb.sources()
+    kept = next(f for f in report.files if f.source == "from-a.md")
+    assert kept.status == "跳过" and "别的主机" in kept.detail
+    embedded = kb.settings
+    kb.settings = dataclasses.replace(embedded, chroma_host="chroma.internal")  # 连 Chroma 服务时默认就保留
+    sync_knowledge_base(kb, corpus, up_b)
+    assert "from-a.md" in kb.sources()
+    kb.settings = embedded  # 嵌入式：只有一台主机，照旧删掉
+    sync_knowledge_base(kb, corpus, up_b)
+    assert "from-a.md" not in kb.sources()

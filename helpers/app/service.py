@@ -145,16 +145,22 @@ def recover_uploads(uploads_dir: Path) -> list[str]:
 
 
 def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_DIR,
-                        uploads_dir: Path = UPLOADS_DIR) -> IngestReport:
+                        uploads_dir: Path = UPLOADS_DIR, *, keep_missing: bool | None = None) -> IngestReport:
     """让库与"课程文档 + 上传区"一致：增量入库两处的文件，删掉两处都已没有的文档；
-    上传区里入库失败的文件隔离进 .quarantine/，下次启动不再重试（第 7 章）。"""
+    上传区里入库失败的文件隔离进 .quarantine/，下次启动不再重试（第 7 章）。
+
+    keep_missing：库里有、本机两处都没有的文档留着不删。默认连的是 Chroma 服务（CHROMA_HOST）时留着：
+    几台主机共用一个库、各有各的上传区，一台重启时不能把别的主机上传的文档删掉。
+    """
+    if keep_missing is None:
+        keep_missing = bool(kb.settings.chroma_host)
     for note in recover_uploads(uploads_dir):
         log.warning(note)
     roots = [Path(r) for r in (corpus_dir, uploads_dir) if r is not None and Path(r).is_dir()]
     if not roots:  # 两处都还没有：建好上传区，库里不该留任何文档
         Path(uploads_dir).mkdir(parents=True, exist_ok=True)
         roots = [Path(uploads_dir)]
-    report = kb.sync(*roots)
+    report = kb.sync(*roots, delete_missing=not keep_missing)
     up = Path(uploads_dir)
     for failed in report.failed:
         in_corpus = corpus_dir is not None and (Path(corpus_dir) / failed.source).is_file()

@@ -316,8 +316,11 @@ class Ingestor:
             ids, _ = coll.existing(self.collection, source)
             return coll.delete_ids(self.collection, ids)
 
-    def sync(self, *roots: str | Path) -> IngestReport:
-        """让库与一个或几个目录一致：新增/更新改过的文件，删除各目录里都已不存在的文件（第 4 章）。"""
+    def sync(self, *roots: str | Path, delete_missing: bool = True) -> IngestReport:
+        """让库与一个或几个目录一致：新增/更新改过的文件，删除各目录里都已不存在的文件（第 4 章）。
+
+        delete_missing=False：库里有、这些目录里没有的文件留着不删，报告里记一行"跳过"（几台主机共用一个库时用）。
+        """
         if not roots:
             raise ValueError("sync 至少要给一个目录：不给目录会把库里的文件全当成已删除")
         report, present = IngestReport(), set()
@@ -325,7 +328,10 @@ class Ingestor:
             report.merge(self.ingest(Path(root)))
             present |= {sf.source for sf in discover(Path(root))[1]}
         for source in self.sources():
-            if source not in present:
+            if source not in present and not delete_missing:
+                report.add(source, IngestStatus.SKIPPED,
+                           "本机的目录里没有这个文件，库里的块保留（共用的库里可能是别的主机上传的）")
+            elif source not in present:
                 n = self.delete_source(source)
                 report.chunks_deleted += n
                 report.add(source, IngestStatus.DELETED, f"文件已不存在，删除 {n} 块")

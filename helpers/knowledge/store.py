@@ -129,10 +129,13 @@ class KnowledgeBase:
         with self.index.writing():  # 写入期间检索用旧副本，写完把副本更新好再返回
             return self.writer.ingest(paths, root)
 
-    def sync(self, *roots: str | Path) -> IngestReport:
-        """让库与一个或几个目录一致：新增/更新改过的文件，删除各目录里都已不存在的文件（第 4 章）。"""
+    def sync(self, *roots: str | Path, delete_missing: bool = True) -> IngestReport:
+        """让库与一个或几个目录一致：新增/更新改过的文件，删除各目录里都已不存在的文件（第 4 章）。
+
+        delete_missing=False：库里有、这些目录里都没有的文件留着（几台主机共用一个库时用）。
+        """
         with self.index.writing():
-            return self.writer.sync(*roots)
+            return self.writer.sync(*roots, delete_missing=delete_missing)
 
     def delete_source(self, source: str) -> int:
         """删除某个文件的全部块，返回删除的块数（第 4 章）。"""
