@@ -6,6 +6,7 @@ import hashlib
 import re
 import threading
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -137,6 +138,11 @@ class Change:
     updated: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → 新元数据
     deleted: list[str] = field(default_factory=list)
 
+    @property
+    def size(self) -> int:
+        """这次写入涉及多少块（第 4 章）。"""
+        return len(self.added_ids) + len(self.updated) + len(self.deleted)
+
 
 def io_lock(collection: Collection) -> threading.RLock:
     """这个集合在本进程里的读写锁：写入与"分页读出全部块"不交错，读的途中不会有块被删掉（第 7 章）。"""
@@ -189,6 +195,15 @@ def all_metadatas(collection: Collection, page: int = PAGE) -> list[dict[str, An
 def source_of(meta: dict[str, Any]) -> str:
     """块属于哪个文件：入库的文件记在 file 里，其余看 source（第 4 章）。"""
     return str(meta.get("file", meta.get("source")))
+
+
+def count_sources(metadatas: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """每个文件有多少块（按文件名排序）（第 4 章）。"""
+    counts: dict[str, int] = {}
+    for meta in metadatas:
+        name = source_of(meta)
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def existing(collection: Collection, source: str) -> tuple[list[str], list[dict[str, Any]]]:

@@ -43,17 +43,21 @@ class _Snapshot:
     index_text: Callable[[Document], str] | None = None  # 建 BM25 用的文字（默认正文；可加标题路径）
     char_features: dict[str, Any] = field(default_factory=dict)  # 字级 BM25 的特征开关（symbols/trigrams/equations）
     building: threading.Lock = field(default_factory=threading.Lock, repr=False)  # 同一份索引只建一次
-    _sources: list[str] | None = field(default=None, repr=False)
+    _counts: dict[str, int] | None = field(default=None, repr=False)
 
     def text(self, doc: Document) -> str:
         """建 BM25 用的文字：正文，或 index_text 给的（如加上标题路径）。"""
         return doc.page_content if self.index_text is None else self.index_text(doc)
 
+    def source_counts(self) -> dict[str, int]:
+        """副本里每个文件有多少块（按文件名排序，第一次用时数）（第 7 章）。"""
+        if self._counts is None:
+            self._counts = coll.count_sources(d.metadata for d in self.docs)
+        return self._counts
+
     def sources(self) -> list[str]:
-        """副本里有哪些文件（按名字排序，第一次用时算）（第 7 章）。"""
-        if self._sources is None:
-            self._sources = sorted({coll.source_of(d.metadata) for d in self.docs})
-        return self._sources
+        """副本里有哪些文件（按名字排序）（第 7 章）。"""
+        return list(self.source_counts())
 
     def bm25(self, analyzer: str = "word") -> BM25Index:
         """这份副本的 BM25 索引（词级/字级各一份，第一次用时建；几个线程同时要时只建一次）（第 4 章）。"""
@@ -208,7 +212,6 @@ class SnapshotCache:
         self._building = threading.Lock()  # 同一时刻只有一个线程建新副本
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[int, coll.Change]] = []  # 副本之后本进程的写入（写入序号, 改动）
-        self._pending_chunks = 0
         self._overflow = False  # 攒的改动太多、丢掉了：下次整个重读
         self._writers = 0  # 正在进行的写入（writing() 里）
         self.rebuilds = 0  # 建过几次副本（整个重读 + 增量），测试与基准用
@@ -219,9 +222,7 @@ class SnapshotCache:
         with self._pending_lock:
             if self._snapshot is None or self._overflow:
                 return  # 还没有副本：下次整个读，不必记
-            size = len(change.added_ids) + len(change.deleted) + len(change.updated)
-            self._pending_chunks += size
-            if self._pending_chunks > MAX_PENDING_CHUNKS:
+            if change.size + sum(c.size for _, c in self._pending) > MAX_PENDING_CHUNKS:
                 self._pending.clear()
                 self._overflow = True
                 return
@@ -232,7 +233,7 @@ class SnapshotCache:
         with self._pending_lock:
             self._snapshot = None
             self._pending.clear()
-            self._pending_chunks, self._overflow = 0, False
+            self._overflow = False
 
     def peek(self) -> _Snapshot | None:
         """已有副本就给出（必要时更新，但从不排队等）；还没有副本时返回 None，不为此读整个库（第 7 章）。"""
@@ -255,7 +256,7 @@ class SnapshotCache:
         finally:
             self._building.release()
 
-    def _refresh(self, analyzers: tuple[str, ...] = ()) -> _Snapshot:
+    def _refresh(self) -> _Snapshot:
         """（持有 _building 时）把副本更新到库的当前状态：能增量就增量，否则整个重读。"""
         snap, now = self._snapshot, time.monotonic()
         writes = coll.generation(self.collection)
@@ -278,12 +279,10 @@ class SnapshotCache:
         if new is None:
             new = _read(self.collection, (writes, count), now)
             new.index_text, new.char_features = self.index_text, self.char_features
-        for analyzer in {*analyzers, *(snap.indexes if snap is not None else ())}:
+        for analyzer in (snap.indexes if snap is not None else ()):
             new.bm25(analyzer)  # 旧副本有的索引，新副本建好了再换上：读者换过来就能直接查
         with self._pending_lock:
             self._pending = [(g, c) for g, c in self._pending if g > writes]
-            self._pending_chunks = sum(len(c.added_ids) + len(c.deleted) + len(c.updated)
-                                       for _, c in self._pending)
             self._overflow = False
             self._snapshot = new
         self.rebuilds += 1

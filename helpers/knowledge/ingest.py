@@ -209,9 +209,10 @@ class Ingestor:
         try:
             self._check_text_size(sf.path)
             docs = load_file(sf.path, root, max_file_mb=self.max_file_mb)
-            self._check_budget(docs, started, "加载与清洗")
+            self._check_chars(docs)
+            self._check_time(started, "加载与清洗")
             chunks = self.chunker(docs)
-            self._check_budget([], started, "切块")
+            self._check_time(started, "切块")
         except LoadError as exc:
             report.add(sf.source, IngestStatus.FAILED, f"{exc}{kept}")
             return None
@@ -222,23 +223,27 @@ class Ingestor:
             c.metadata.update({"file_hash": digest, "n_chunks": len(chunks)})
         return chunks
 
+    def _too_much_text(self, amount: str) -> LoadError:
+        """超过每个文件字数上限时的一句中文：amount 是"约 120 万字"这样的估计。"""
+        limit = (self.max_file_chars or 0) / 10_000
+        return LoadError(f"文字太多：{amount}，超过每个文件 {limit:g} 万字的上限（入库会很久）：请拆成几个小文件再上传")
+
     def _check_text_size(self, path: Path) -> None:
         """纯文字类文件：UTF-8 每个字最多 4 字节，字节数超过字数上限的 4 倍就一定超了，不必读进来再数。"""
         if self.max_file_chars is None or path.suffix.lower() not in PLAIN_TEXT_SUFFIXES:
             return
         size = path.stat().st_size
         if size > 4 * self.max_file_chars:
-            limit = self.max_file_chars / 10_000
-            raise LoadError(f"文字太多：{size / 1024 / 1024:.1f} MB 的文字至少 {size / 4 / 10_000:.0f} 万字，"
-                            f"超过每个文件 {limit:g} 万字的上限（入库会很久）：请拆成几个小文件再上传")
+            raise self._too_much_text(f"{size / 1024 / 1024:.1f} MB 的文字至少 {size / 4 / 10_000:.0f} 万字")
 
-    def _check_budget(self, docs: list[Document], started: float, stage: str) -> None:
-        """超过每个文件的字数或时间上限就抛出 LoadError（一句中文：超了多少、怎么办）。"""
+    def _check_chars(self, docs: list[Document]) -> None:
+        """加载出来的文字超过每个文件的字数上限就抛出 LoadError。"""
         chars = sum(len(d.page_content) for d in docs)
         if self.max_file_chars is not None and chars > self.max_file_chars:
-            limit = self.max_file_chars / 10_000
-            raise LoadError(f"文字太多：约 {chars / 10_000:.0f} 万字，超过每个文件 {limit:g} 万字的上限"
-                            "（入库会很久）：请拆成几个小文件再上传")
+            raise self._too_much_text(f"约 {chars / 10_000:.0f} 万字")
+
+    def _check_time(self, started: float, stage: str) -> None:
+        """这个文件从开始加载到 stage 结束超过每个文件的时间上限就抛出 LoadError。"""
         spent = time.perf_counter() - started
         if self.max_file_seconds is not None and spent > self.max_file_seconds:
             raise LoadError(f"处理超时：{stage}用了 {spent:.0f} 秒，超过每个文件 {self.max_file_seconds:g} 秒的上限："

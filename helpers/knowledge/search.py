@@ -68,9 +68,7 @@ class BM25Index:
     vocab: dict[str, int] = field(default_factory=dict)  # word：词 → 列
     keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # char：排好序的特征键
     options: dict[str, Any] = field(default_factory=dict)  # char：查询用的特征开关（symbols、trigrams、equations）
-    # 增量更新要用的：参数、抽取特征的开关、每个词的 idf 与每篇的长度（由分量反推词频）
-    k1: float = WORD_K1
-    b: float = WORD_B
+    # 增量更新要用的：参数（k1、b，字级还有抽取特征的开关与 idf 加权）、每个词的 idf 与每篇的长度（由分量反推词频）
     idf: np.ndarray = field(default_factory=lambda: np.zeros(0))
     doc_len: np.ndarray = field(default_factory=lambda: np.zeros(0))
     params: dict[str, Any] = field(default_factory=dict)
@@ -101,9 +99,10 @@ class BM25Index:
     def _term_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """由 BM25 分量反推 (文档, 列, 词频)：v = idf·tf·(k1+1)/(tf + k1·n)，解出 tf = v·k1·n / (idf·(k1+1) − v)。"""
         coo = self.weights.tocoo()
+        k1, b = self.params["k1"], self.params["b"]
         avgdl = float(self.doc_len.mean()) if len(self.doc_len) else 1.0
-        norm = self.k1 * (1 - self.b + self.b * self.doc_len[coo.row] / (avgdl or 1.0))
-        tf = coo.data * norm / (self.idf[coo.col] * (self.k1 + 1) - coo.data)
+        norm = k1 * (1 - b + b * self.doc_len[coo.row] / (avgdl or 1.0))
+        tf = coo.data * norm / (self.idf[coo.col] * (k1 + 1) - coo.data)
         return coo.row.astype(np.int64), coo.col.astype(np.int64), np.rint(tf).astype(np.int64)
 
     def updated(self, keep: np.ndarray, texts: list[str]) -> BM25Index:
@@ -173,8 +172,7 @@ def _char_index(doc: np.ndarray, keys: np.ndarray, tf: np.ndarray, n: int, param
     extract = params["extract"]
     options = {"symbols": extract["symbols"], "trigrams": extract["trigrams"],
                **({"equations": "ref"} if extract["equations"] else {})}  # 问题里认 "式(…)"
-    return BM25Index("char", weights, keys=vocab_keys, options=options, k1=params["k1"], b=params["b"],
-                     idf=idf, doc_len=doc_len, params=params)
+    return BM25Index("char", weights, keys=vocab_keys, options=options, idf=idf, doc_len=doc_len, params=params)
 
 
 def _word_counts(texts: list[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,8 +200,7 @@ def _word_index(doc: np.ndarray, col: np.ndarray, tf: np.ndarray, n: int, vocab:
                 params: dict[str, Any]) -> BM25Index:
     """由词级 (文本序号, 列, 词频) 建索引。"""
     weights, idf, doc_len = _bm25_values(doc, col, tf, n, len(vocab), params["k1"], params["b"])
-    return BM25Index("word", weights, vocab=vocab, k1=params["k1"], b=params["b"], idf=idf, doc_len=doc_len,
-                     params=params)
+    return BM25Index("word", weights, vocab=vocab, idf=idf, doc_len=doc_len, params=params)
 
 
 def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None,

@@ -106,19 +106,14 @@ class KnowledgeBase:
     def source_counts(self) -> dict[str, int]:
         """每个文件在库里有多少块；已有内存副本时从副本里数（第 4 章）。"""
         snap = self.index.peek()
-        metas = [d.metadata for d in snap.docs] if snap is not None else coll.all_metadatas(self.collection)
-        counts: dict[str, int] = {}
-        for meta in metas:
-            name = coll.source_of(meta)
-            counts[name] = counts.get(name, 0) + 1
-        return counts
+        if snap is not None:
+            return dict(snap.source_counts())
+        return coll.count_sources(coll.all_metadatas(self.collection))
 
     def overview(self) -> tuple[int, int]:
         """(块数, 文件数)：已有内存副本时直接从副本里数，不读库（助手的健康检查用）（第 4 章）。"""
-        snap = self.index.peek()
-        if snap is not None:
-            return len(snap.docs), len(snap.sources())
-        return self.count(), len(self.writer.sources())
+        counts = self.source_counts()
+        return sum(counts.values()), len(counts)
 
     def __repr__(self) -> str:
         return f"KnowledgeBase(collection={self.collection_name!r}, chunks={self.count()})"
