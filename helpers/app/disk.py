@@ -43,34 +43,40 @@ def disk_full_error(what: str) -> AppError:
 
 def is_disk_full(exc: BaseException | None) -> bool:
     """异常（或它的起因链）是不是"磁盘已满"：OSError ENOSPC/EDQUOT，或 SQLite/Chroma 的 disk is full（第 7 章）。"""
-    start, seen = exc, set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return any(mark in _chain_text(start) for mark in _FULL_MARKS)
+    chain = _chain(exc)
+    return (any(isinstance(e, OSError) and e.errno in _FULL_ERRNOS for e in chain)
+            or any(mark in _chain_text(chain) for mark in _FULL_MARKS))
 
 
 def is_store_full(exc: BaseException | None) -> bool:
     """异常是不是向量库（SQLite）自己报的"磁盘已满"（database or disk is full，错误码 13）（第 7 章）。"""
-    return is_disk_full(exc) and any(mark in _chain_text(exc) for mark in _DB_FULL_MARKS)
+    return is_disk_full(exc) and any(mark in _chain_text(_chain(exc)) for mark in _DB_FULL_MARKS)
 
 
-def _chain_text(exc: BaseException | None) -> str:
-    """异常与它的起因链的全部文字（小写）。"""
-    parts, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        parts.append(str(exc).lower())
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """异常与它的起因链（__cause__，没有就 __context__），每个只出现一次。"""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not e for e in chain):
+        chain.append(exc)
         exc = exc.__cause__ or exc.__context__
-    return " ".join(parts)
+    return chain
+
+
+def _chain_text(chain: list[BaseException]) -> str:
+    """起因链上全部异常的文字（小写）。"""
+    return " ".join(str(e).lower() for e in chain)
 
 
 def mark_store_full(db_dir: Path | None) -> None:
     """记下这个库碰上过磁盘满：本进程重启之前不再写它（见 _FULL_STORES）（第 7 章）。"""
     if db_dir is not None:  # Chroma 服务不在本进程里，卡不住这里
         _FULL_STORES.add(str(Path(db_dir).resolve()))
+
+
+def store_now_full(db_dir: Path | None) -> AppError:
+    """向量库写入时刚碰上磁盘满：记下它（重启前不再写），给出 507 与下一步（第 7 章）。"""
+    mark_store_full(db_dir)
+    return AppError(STORE_FULL, DISK_FULL_STATUS)
 
 
 def ensure_store_writable(db_dir: Path | None) -> None:

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -181,9 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"启动服务（{args.workers} 个进程，只有 API）…", flush=True)
         with serve_in_subprocess("--no-ui", "--workers", str(args.workers)) as base:
             results = go(base)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"results": [asdict(r) for r in results]}, f, ensure_ascii=False, indent=1)
+    return finish(results, args.json, "results")
+
+
+def finish(results: list[Any], json_path: str | None, key: str) -> int:
+    """命令行的收尾：给了 json_path 就把结果存成 {key: [...]}；有错误时退出码为 1（第 7 章）。"""
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump({key: [asdict(r) for r in results]}, f, ensure_ascii=False, indent=1)
     return 1 if any(r.errors for r in results) else 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from helpers.app.load import QUESTIONS, ask_once, percentile_or_nan
+from helpers.app.load import QUESTIONS, ask_once, finish, percentile_or_nan
 from helpers.app.server import serve_in_subprocess
 from helpers.netguard import offline_env
 
@@ -490,11 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     for ok, message in checks:
         if not ok:
             parser.error(message)
-    results = [run_scenario(name, args) for name in names]
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"scenarios": [asdict(r) for r in results]}, f, ensure_ascii=False, indent=1)
-    return 1 if any(r.errors for r in results) else 0
+    return finish([run_scenario(name, args) for name in names], args.json, "scenarios")
 
 
 if __name__ == "__main__":

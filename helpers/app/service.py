@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from langchain_core.language_models import BaseChatModel
 from helpers.app.disk import (
     MIN_FREE_MB,
     SPACE_FACTOR,
-    STORE_FULL,
     disk_full_error,
     ensure_free_space,
     ensure_store_writable,
@@ -30,6 +29,7 @@ from helpers.app.disk import (
     short_of_space,
     store_dir,
     store_full_error,
+    store_now_full,
 )
 from helpers.app.validation import (
     MAX_QUESTION_CHARS,
@@ -299,11 +299,6 @@ class Assistant:
         question = validate_question(question, self.config.max_question_chars)
         return self.chain.invoke(question, validate_session_id(session_id))
 
-    def stream(self, question: Any, session_id: str | None = None) -> Iterator[str | RagAnswer]:
-        """流式回答：先产出文字片段，最后产出 RagAnswer（第 7 章）。"""
-        question = validate_question(question, self.config.max_question_chars)
-        return self.chain.stream(question, validate_session_id(session_id))
-
     def astream(self, question: Any, session_id: str | None = None) -> AsyncIterator[str | RagAnswer]:
         """异步的流式回答（API 与界面用）：问题先在这里检查，不合格立即抛出 AppError（第 7 章）。"""
         question = validate_question(question, self.config.max_question_chars)
@@ -491,7 +486,6 @@ class Assistant:
             except Exception as exc:
                 if not is_disk_full(exc):
                     raise
-                mark_store_full(db_dir)
-                raise AppError(STORE_FULL, 507) from None
+                raise store_now_full(db_dir) from None
             (self.config.uploads_dir / name).unlink(missing_ok=True)
         return {"name": name, "deleted": True, "chunks": removed}
