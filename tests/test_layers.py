@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("knowledge.load",),
     ("knowledge.split",),
     ("knowledge.collection",),
+    ("knowledge.process",),  # 嵌入式 Chroma 放进子进程：助手（app.service）用它代替进程内的客户端
     ("knowledge.search",),  # 纯排序：index 调用它
     ("knowledge.rerank",),  # 重排：离线重排器与服务商重排 API，store 的两阶段检索调用它
     ("knowledge.ingest", "knowledge.index"),

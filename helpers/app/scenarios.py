@@ -138,8 +138,10 @@ def seed_uploads(folder: Path, files: int) -> Path:
 
 
 def isolated_env(vector_db_dir: Path) -> dict[str, str]:
-    """压测服务的环境：离线提供方、忽略 .env、禁外网、不设令牌，向量库在 vector_db_dir（第 7 章）。"""
-    env = {k: v for k, v in offline_env().items() if not k.startswith(("APP_", "CHROMA_"))}
+    """压测服务的环境：离线提供方、忽略 .env、禁外网、不设令牌，向量库在 vector_db_dir；只保留调用者的
+    APP_STORE_PROCESS（=0 时比较进程内的嵌入式 Chroma）（第 7 章）。"""
+    env = {k: v for k, v in offline_env().items()
+           if not k.startswith(("APP_", "CHROMA_")) or k == "APP_STORE_PROCESS"}
     env.pop("MPLBACKEND", None)
     env["VECTOR_DB_DIR"] = str(vector_db_dir)
     return env
@@ -445,6 +447,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> ScenarioResult:
             result = asyncio.run(job)
     result.figures["machine"] = {"cpus": os.cpu_count(), "load_before": round(load_before, 2),
                                  "load_after": round(os.getloadavg()[0], 2)}
+    result.figures["store_process"] = os.environ.get("APP_STORE_PROCESS", "1") != "0"
     for line in result.lines:
         print(f"  {line}", flush=True)
     for sample in result.error_samples:

@@ -22,13 +22,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from filelock import FileLock
 
 from helpers.app import create_app
 from helpers.app.service import (
@@ -43,15 +43,25 @@ from helpers.app.settings import (  # noqa: F401  测试与旧代码从这里导
     config_from_env,
     corpus_from_env,
     store_lock,
+    store_process_on,
 )
 from helpers.config import PROJECT_ROOT, ConfigError, load_settings
 from helpers.errors import RedactingFilter, StoreCorruptError
+from helpers.knowledge.process import ProcessClient
 
 # 多进程（--workers N）时 uvicorn 在新进程里按导入路径调用 app_from_env，命令行参数只能经环境变量传过去；
 # 只有这种情况才改 os.environ（见 main）。APP_KB_SYNCED=1 表示主进程已同步过知识库，APP_UI=0 表示不挂界面
 _ENV_SYNCED = "APP_KB_SYNCED"
 _ENV_UI = "APP_UI"
 _LOGGERS = ("helpers.app", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def _close_with(held: ExitStack, kb: Any) -> None:
+    """知识库的客户端若是向量库子进程，服务停止时先停掉它（写入锁在它之后才放开）。"""
+    if isinstance(kb.client, ProcessClient):
+        held.callback(kb.client.close)
+
+
 _OPTION_ENV = {"uploads_dir": "APP_UPLOADS_DIR", "max_upload_mb": "APP_MAX_UPLOAD_MB",
                "collection": "APP_COLLECTION", "corpus_dir": "APP_CORPUS_DIR"}
 
@@ -118,12 +128,10 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """按参数启动 uvicorn（第 7 章）。"""
     args = parse_args(argv)
-    held: list[FileLock] = []  # 嵌入式向量库的写入锁：服务停了（或启动失败）就放开
-    try:
+    # 服务停了（或启动失败）时依次：停掉向量库子进程（它写完手上这一批），再放开嵌入式向量库的写入锁
+    with ExitStack() as held:
         return _start(args, held)
-    finally:
-        for lock in held:
-            lock.release()
+
 
 
 # Gradio 的排队（queue/join、queue/data）与登录令牌都存在各自进程的内存里：多进程时同一个浏览器的请求落到别的进程，
@@ -133,7 +141,7 @@ UI_NEEDS_ONE_PROCESS = ("界面（Gradio）不能多进程运行：它的排队�
                         "或者去掉 --workers")
 
 
-def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
+def _start(args: argparse.Namespace, held: ExitStack) -> int:
     overrides = cli_overrides(args)
     if args.workers > 1 and not args.no_ui:
         print(UI_NEEDS_ONE_PROCESS, file=sys.stderr)
@@ -146,7 +154,8 @@ def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
                       "多进程请先启动 Chroma 服务并设置 CHROMA_HOST（见第 4 章 4.8 节），或去掉 --workers",
                       file=sys.stderr)
                 return 2
-            held.append(store_lock(Path(settings.vector_db_dir)))
+            held.callback(store_lock(Path(settings.vector_db_dir)).release)
+        separate = not settings.chroma_host and store_process_on(overrides)
         config = config_from_env(settings.app_token, overrides)
         log_to_stderr()  # 启动同步时恢复、隔离了哪些文件，写到标准错误
         corpus = corpus_from_env(overrides)
@@ -154,11 +163,13 @@ def _start(args: argparse.Namespace, held: list[FileLock]) -> int:
         if args.rebuild:
             print("重建知识库（文档目录 + 上传区）…", flush=True)
             kb, report, kept = rebuild_knowledge_base(settings, collection=collection, corpus_dir=corpus,
-                                                      uploads_dir=config.uploads_dir)
+                                                      uploads_dir=config.uploads_dir, store_process=separate)
+            _close_with(held, kb)
             if kept is not None:
                 print(f"旧的向量库目录已改名保留为 {kept}（确认新库没问题后可以删掉）", flush=True)
         else:
-            kb = open_knowledge_base(settings, collection=collection)
+            kb = open_knowledge_base(settings, collection=collection, store_process=separate)
+            _close_with(held, kb)
             print("同步知识库（文档目录 + 上传区）…", flush=True)
             report = sync_knowledge_base(kb, corpus, config.uploads_dir)
     except (ConfigError, ValueError) as exc:

@@ -43,6 +43,7 @@ from helpers.errors import AppError, describe_error, redact
 from helpers.history import SessionStore
 from helpers.knowledge import IngestReport, IngestStatus, KnowledgeBase
 from helpers.knowledge.collection import corrupt_store_error, forget_clients
+from helpers.knowledge.process import ProcessClient, StoreProcessGone
 from helpers.llm import default_model, get_chat_model
 from helpers.providers import get_provider
 from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain, locator
@@ -99,11 +100,15 @@ MAX_FILE_SECONDS = 20.0
 
 
 def open_knowledge_base(settings: Settings | None = None, *, collection: str = "assistant",
-                        **kwargs: Any) -> KnowledgeBase:
-    """助手自己的知识库集合（嵌入式 Chroma，或 CHROMA_HOST 上的服务），带每个文件的字数与时间上限（第 7 章）。"""
+                        store_process: bool = False, **kwargs: Any) -> KnowledgeBase:
+    """助手自己的知识库集合（嵌入式 Chroma，或 CHROMA_HOST 上的服务），带每个文件的字数与时间上限；
+    store_process=True 时嵌入式 Chroma 放进子进程，写库时助手进程照常应答（第 7 章）。"""
+    settings = settings or load_settings()
     kwargs.setdefault("max_file_chars", MAX_FILE_CHARS)
     kwargs.setdefault("max_file_seconds", MAX_FILE_SECONDS)
-    return KnowledgeBase(collection, settings=settings or load_settings(), **kwargs)
+    if store_process and not settings.chroma_host and "client" not in kwargs:
+        kwargs["client"] = ProcessClient(settings.vector_db_dir)
+    return KnowledgeBase(collection, settings=settings, **kwargs)
 
 
 QUARANTINE_DIR = ".quarantine"  # 上传区里放"入库出过问题的文件"的隐藏目录：启动同步不再碰它们
@@ -170,8 +175,8 @@ def sync_knowledge_base(kb: KnowledgeBase, corpus_dir: Path | None = KNOWLEDGE_D
 
 
 def rebuild_knowledge_base(settings: Settings, *, collection: str = "assistant",
-                           corpus_dir: Path | None = KNOWLEDGE_DIR, uploads_dir: Path = UPLOADS_DIR
-                           ) -> tuple[KnowledgeBase, IngestReport, Path | None]:
+                           corpus_dir: Path | None = KNOWLEDGE_DIR, uploads_dir: Path = UPLOADS_DIR,
+                           store_process: bool = False) -> tuple[KnowledgeBase, IngestReport, Path | None]:
     """向量库损坏时重建：旧目录改名保留，新库从课程文档与上传区重新入库；返回 (库, 报告, 旧目录)（第 7 章）。"""
     if settings.chroma_host:
         raise ConfigError("连的是 Chroma 服务（CHROMA_HOST）：请在服务器上检查或重建它，本机没有可重建的库文件")
@@ -181,7 +186,7 @@ def rebuild_knowledge_base(settings: Settings, *, collection: str = "assistant",
         kept = old.with_name(f"{old.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         old.rename(kept)
     forget_clients()  # 本进程若打开过旧目录，chromadb 还缓存着它的连接
-    kb = open_knowledge_base(settings, collection=collection)
+    kb = open_knowledge_base(settings, collection=collection, store_process=store_process)
     return kb, sync_knowledge_base(kb, corpus_dir, uploads_dir), kept
 
 
@@ -278,7 +283,7 @@ class Assistant:
             "chunks": chunks,
             "documents": documents,
             "vector_store": f"chroma-server {host}:{self.settings.chroma_port}" if host
-            else "chroma-embedded",
+            else "chroma-embedded（子进程）" if isinstance(self.kb.client, ProcessClient) else "chroma-embedded",
             "auth": bool(self.config.token),
         }
 
@@ -442,6 +447,8 @@ class Assistant:
                 corrupt = corrupt_store_error(exc, self.kb.settings.vector_db_dir)
                 if corrupt is not None:  # 运行中库文件坏了：说清楚下一步，而不是 500
                     raise AppError(f"{name} 没有入库：{corrupt}", 503) from None
+                if isinstance(exc, StoreProcessGone):  # 向量库子进程不在了
+                    raise AppError(f"{name} 没有入库：{exc}", 503) from None
                 raise
             marker.unlink(missing_ok=True)
             status = next((f for f in report.files if f.source == name), None)

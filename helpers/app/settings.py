@@ -69,6 +69,14 @@ def collection_from_env(overrides: Mapping[str, str] | None = None) -> str:
     return _setting("APP_COLLECTION", overrides) or "assistant"
 
 
+def store_process_on(overrides: Mapping[str, str] | None = None) -> bool:
+    """嵌入式 Chroma 是否放进子进程：APP_STORE_PROCESS，默认 1（写库时 /health 与聊天照常应答），0 关闭（第 7 章）。"""
+    raw = (_setting("APP_STORE_PROCESS", overrides) or "1").strip().lower()
+    if raw not in {"0", "1", "true", "false"}:
+        raise ConfigError(f"APP_STORE_PROCESS={raw!r} 只能是 1 或 0")
+    return raw in {"1", "true"}
+
+
 class StoreBusyError(CourseError):
     """另一个助手进程正占着这个嵌入式向量库（第 7 章）。"""
 

@@ -217,8 +217,8 @@ def add(collection: Collection, ids: list[str], embeddings: Any, documents: list
     """写入一批块（向量已算好）并记一次写入。"""
     with io_lock(collection):
         # chromadb 1.5 的嵌入式 add 在写完之前不放 GIL（chroma-core/chroma#3873 只给读放开了，2026-12-01 核对）：
-        # 一批 256 块时别的线程（含 /health）要等 0.2–0.4 秒；拆小批也省不掉每次约 0.12 秒的固定开销，多个写入方请用
-        # Chroma 服务
+        # 一批 256 块时本进程别的线程（含 /health）要等 0.2–0.4 秒；拆小批也省不掉每次约 0.12 秒的固定开销。
+        # 所以助手把嵌入式 Chroma 放进子进程（helpers.knowledge.process），这里的 collection 就是它的代理
         collection.add(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas)
         _wrote(collection, Change(added_ids=list(ids), added_vectors=embeddings, added_texts=list(documents),
                                   added_metas=list(metadatas)))
