@@ -3,6 +3,7 @@
 每项一行：✓ 正常，✗ 必须修复，! 提醒（不影响课程）。模型检查发出的请求与课程完全相同（get_chat_model 的温度、
 流式用量、get_embeddings 的嵌入请求），对 LLM_PROVIDER 与 EMBEDDING_PROVIDER 各查一遍；厂商的报错翻译成一句
 带修法的中文。离线课程能运行、且设置的提供方能为课程服务时退出码为 0，否则为 1。报告里的密钥一律遮盖。
+python -m helpers.doctor --strict（每周的真实检查 .github/workflows/live.yml 用）：真实提供方的提醒也算失败。
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from helpers.config import (
 )
 from helpers.course.notebook import cjk_font_path
 from helpers.errors import explain_provider_error
-from helpers.llm import default_model, get_chat_model, get_embeddings
+from helpers.llm import default_model, get_chat_model, get_embeddings, get_openai_client
 from helpers.providers import PROVIDERS, Provider, get_provider
 
 try:
@@ -50,7 +51,11 @@ KEY_PACKAGES = (
 PROBE_TIMEOUT = 15.0
 PROBE_PROMPT = "请只回答一个字：好"
 PROBE_TEXT = "环境检查：一句用来试嵌入接口的话"
+PROBE_MAX_BATCH = 256  # 课程的嵌入批大小不超过它时，探测多送一段、跨过一批（见 probe_texts）
 PROBE_TOOL_PROMPT = "请调用 multiply 工具计算 6 乘以 7"
+# GET /models 里不是聊天模型的名字（OpenAI 的列表里还有语音、图片、审核等模型）：提示现有模型时跳过它们
+NOT_CHAT_MODELS = ("embed", "rerank", "whisper", "tts", "dall-e", "image", "audio", "realtime", "moderation",
+                   "transcribe", "search", "davinci", "babbage", "sora", "vision")
 # 第 3 章 bind_tools 用的那种工具（OpenAI 格式），只用来看模型会不会发起工具调用
 PROBE_TOOL = {"type": "function", "function": {
     "name": "multiply", "description": "计算两个数的乘积",
@@ -186,15 +191,55 @@ def start_hint(settings: Settings, spec: Provider, model: str) -> str | None:
     return None
 
 
+def _is_model_error(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", "") or exc).lower()
+    return status in {400, 404} and "model" in text and any(
+        w in text for w in ("not exist", "not found", "does not exist", "模型不存在", "1211", "no such"))
+
+
+def available_models(settings: Settings, spec: Provider, *, embedding: bool = False, limit: int = 4) -> str | None:
+    """模型不存在时问一次厂商的 GET /models，列出几个现有的名字；没有这个接口或出错时为 None（第 2 章）。"""
+    try:
+        client = get_openai_client(spec.name, settings=probe_settings(settings), timeout=5.0)
+        names = [m.id for m in client.models.list().data]
+    except Exception:  # noqa: BLE001 - 很多厂商没有 /models，这只是锦上添花
+        return None
+    def fits(name: str) -> bool:
+        low = name.lower()
+        if embedding:
+            return "embed" in low
+        return not any(word in low for word in NOT_CHAT_MODELS)
+
+    return "、".join([n for n in names if fits(n)][:limit]) or None
+
+
+def sent_temperature(settings: Settings) -> float | None:
+    """课程这次真正发出的温度：get_chat_model 按厂商规则改过之后的值（第 2 章）。"""
+    try:
+        return get_chat_model(settings=probe_settings(settings)).temperature
+    except Exception:  # noqa: BLE001 - 建不出模型时（缺密钥等）退回设置里的值
+        return settings.temperature
+
+
 def _explain(exc: BaseException, settings: Settings, spec: Provider, *, model: str,
              model_env: str = "LLM_MODEL") -> str:
     """把一次探测的异常翻译成一句中文，带上本提供方的变量名、地址与地域提示。"""
+    embedding = model_env == "EMBEDDING_MODEL"
+    known = available_models(settings, spec, embedding=embedding) if _is_model_error(exc) else None
     return explain_provider_error(
         exc, key_env=spec.key_env, key_url=spec.key_url, timeout=PROBE_TIMEOUT,
-        model=model, model_env=model_env, temperature=settings.temperature,
+        model=model, model_env=model_env, temperature=None if embedding else sent_temperature(settings),
         base_url=_base_url(settings, spec), base_url_env=f"{spec.env_prefix}_BASE_URL",
-        region_hint=region_hint(settings, spec), start_hint=start_hint(settings, spec, model),
+        region_hint=region_hint(settings, spec), start_hint=start_hint(settings, spec, model), available=known,
     )
+
+
+def explain(exc: BaseException, settings: Settings, *, embedding: bool = False) -> str:
+    """把调用聊天（或嵌入）模型时的异常翻译成环境检查会说的那一句中文（第 2 章）。"""
+    spec = get_provider(settings.embedding_provider if embedding else settings.llm_provider)
+    model = _embedding_model(settings, spec) if embedding else default_model(settings=settings)
+    return _explain(exc, settings, spec, model=model, model_env="EMBEDDING_MODEL" if embedding else "LLM_MODEL")
 
 
 def _embedding_model(settings: Settings, spec: Provider) -> str:
@@ -265,17 +310,29 @@ def check_tool_call(settings: Settings) -> Check:
                   _judge_tools, required=False, suffix="（只影响第 3 章的工具单元格）")
 
 
+def probe_texts(embeddings: Any) -> list[str]:
+    """嵌入探测的文本：比课程的批大小多一段，请求像第 4 章入库那样分批（批大小超过 256 时只送 2 段）（第 2 章）。"""
+    batch = getattr(embeddings, "chunk_size", None)
+    count = batch + 1 if isinstance(batch, int) and 0 < batch <= PROBE_MAX_BATCH else 2
+    return [f"{PROBE_TEXT}（第 {i + 1} 段）" for i in range(count)]
+
+
 def check_embeddings(settings: Settings) -> Check:
-    """用课程的 get_embeddings（同样的模型、编码与批大小）嵌入一句话（第 2 章）。"""
+    """用课程的 get_embeddings（同样的模型、编码与批大小）嵌入比一批多一段的文本（第 2 章）。"""
     model = _embedding_model(settings, get_provider(settings.embedding_provider))
+    sent: list[str] = []
+
+    def call(s: Settings) -> list[list[float]]:
+        embeddings = get_embeddings(settings=s)
+        sent.extend(probe_texts(embeddings))
+        return embeddings.embed_documents(sent)
 
     def judge(vectors: list[list[float]]) -> Verdict:
-        if len(vectors) != 1 or not vectors[0]:
-            return False, f"{model} 没有返回向量：请检查 EMBEDDING_MODEL", True
-        return True, f"{model} 返回 {len(vectors[0])} 维向量", True
+        if len(vectors) != len(sent) or not all(vectors):
+            return False, f"{model} 送去 {len(sent)} 段，只收回 {len(vectors)} 个向量：请把这份报告贴进 issue", True
+        return True, f"{model} 返回 {len(vectors[0])} 维向量（{len(sent)} 段）", True
 
-    return _probe(settings, "嵌入", lambda s: get_embeddings(settings=s).embed_documents([PROBE_TEXT]), judge,
-                  embedding=True)
+    return _probe(settings, "嵌入", call, judge, embedding=True)
 
 
 def check_sqlite(text: str = sqlite3.sqlite_version) -> Check:
@@ -381,12 +438,38 @@ def report(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
+def _tools_documented(provider: str) -> bool:
+    """提供方表是否写明这家支持工具调用（未写明或未核实时严格模式不要求工具调用）。"""
+    rules = getattr(get_provider(provider), "rules", None)
+    return getattr(rules, "tools", None) is True
+
+
+def strict_failures(checks: list[Check]) -> list[Check]:
+    """--strict（每周的真实检查）也算失败的项：真实提供方的每个提醒，文档没写支持工具时的工具调用除外（第 2 章）。"""
+    def counts(c: Check) -> bool:
+        if c.ok or not c.provider or c.provider == "offline":
+            return False
+        return c.required or not c.name.startswith("工具调用") or _tools_documented(c.provider)
+    return [c for c in checks if counts(c)]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """命令行入口：打印报告；离线课程可运行、设置的提供方也能用时返回 0，否则返回 1（第 2 章）。"""
+    """命令行入口：打印报告；离线课程与设置的提供方都能用时返回 0，否则 1；--strict 时提醒也算失败（第 2 章）。"""
+    args = list(argv or [])
+    unknown = [a for a in args if a != "--strict"]
+    if unknown:
+        print(f"不认识的参数 {' '.join(unknown)}：用法 python -m helpers.doctor [--strict]")
+        return 2
     checks = run_checks()
     print(report(checks))
-    return 0 if all(c.ok or not c.required for c in checks) else 1
+    failed = not all(c.ok or not c.required for c in checks)
+    if "--strict" in args:
+        extra = [c for c in strict_failures(checks) if not c.required]
+        if extra:
+            print(f"严格模式（--strict）：另有 {len(extra)} 项真实调用没有通过：{'、'.join(c.name for c in extra)}")
+        failed = failed or bool(extra)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -113,8 +113,22 @@ _CONTEXT_HINTS = ("context_length_exceeded", "maximum context length", "context 
 _MODEL_HINTS = ("model_not_found", "model not exist", "not found the model", "模型不存在", "'code': '1211'",
                 "no such model", "unknown model", "invalid model", "model does not exist")
 _MODEL_404_HINTS = ("model",)
+_MODEL_NOT_FOUND = re.compile(r"\bmodel\b.{0,80}\b(not found|does not exist|not exist)")
 _TOOL_HINTS = ("tool choice", "tool_choice", "enable-auto-tool-choice", "tool-call-parser", "does not support tools",
                "tools is not supported", "function calling is not supported", "not support function")
+# 课程自己该处理、改 .env 也没用的几种（出处同上，2026-12-01 核对）：
+# - 一次送的文本段数超过嵌入接口的上限：DashScope "batch size is invalid, it should not be larger than 10"
+#   （jjyaoao/HelloAgents#27）；千帆 "文本数量不超过16"、智谱 "最多 64 条"
+#   （cloud.baidu.com/doc/qianfan-api/s/Fm7u3ropn，docs.bigmodel.cn 文本嵌入）；
+#   OpenAI "array must be 2048 items or less"
+# - gpt-5/o 系列不收 max_tokens："Use 'max_completion_tokens'"（griptape-ai/ComfyUI-Griptape#312）
+# - GPT-5.6/6 带工具时要 reasoning_effort="none"（ItzCrazyKns/Vane#1173）
+# - DeepSeek 思考模式要回传 reasoning_content（api-docs.deepseek.com/guides/thinking_mode；crewAIInc/crewAI#5878）
+_BATCH_HINTS = ("batch size", "items or less", "文本数量", "数组最大", "too many inputs", "maximum allowed batch")
+_MAX_TOKENS_HINTS = ("max_completion_tokens",)
+_TOOLS_REASONING_HINTS = ("function tools with reasoning_effort",)
+_PASSBACK_HINTS = ("reasoning_content in the thinking mode", "missing reasoning_content")
+_EMBED_LENGTH_HINTS = ("每个文本token数", "单条最多", "range of input length")
 
 
 def _provider_text(exc: BaseException) -> str:
@@ -138,20 +152,31 @@ def _vendor_message(exc: BaseException, secrets: Iterable[str | None] = ()) -> s
 
 
 def _doctor_reason(exc: BaseException, kind: str) -> str | None:
-    """在 kind 之下再细分：balance、temperature_one、temperature、context、tools、model、encoding 或 None。"""
+    """在 kind 之下再细分：balance、passback、tools_reasoning、batch、max_tokens、temperature_one、temperature、
+    context、tools、pull、model、encoding 或 None。"""
     status = getattr(exc, "status_code", None)
     if kind in {"timeout", "connection", "other"} or status is None:
         return None
     text = _provider_text(exc)
     if status == 402 or any(h in text for h in _BALANCE_HINTS):
         return "balance"
+    if status in {400, 422}:
+        course = (("passback", _PASSBACK_HINTS), ("tools_reasoning", _TOOLS_REASONING_HINTS),
+                  ("batch", _BATCH_HINTS), ("max_tokens", _MAX_TOKENS_HINTS), ("context", _EMBED_LENGTH_HINTS))
+        found = next((reason for reason, hints in course if any(h in text for h in hints)), None)
+        if found:
+            return found
     if "temperature" in text and status in {400, 422}:
         return "temperature_one" if any(h in text for h in _TEMPERATURE_ONE_HINTS) else "temperature"
     if any(h in text for h in _CONTEXT_HINTS):
         return "context"
     if status in {400, 422} and any(h in text for h in _TOOL_HINTS):
         return "tools"
+    if "try pulling it first" in text:  # Ollama：本机还没 pull 这个模型（ollama docs/openai.md 的 404）
+        return "pull"
     if any(h in text for h in _MODEL_HINTS) or (status == 404 and any(h in text for h in _MODEL_404_HINTS)):
+        return "model"
+    if _MODEL_NOT_FOUND.search(text):  # 千帆等："model … not found"
         return "model"
     if "encoding_format" in text or "base64" in text:
         return "encoding"
@@ -171,19 +196,44 @@ def _doctor_line(exc: BaseException, kind: str, key_env: str | None, key_url: st
         return f"账户余额不足或额度已用完（{status_code}）：请到厂商控制台充值或更换套餐，重试不会好转"
     if reason == "temperature_one":
         return "该模型只接受 temperature=1：设置 LLM_TEMPERATURE=1"
+    report = "，并把这份报告贴进 issue"
+    if reason == "passback":
+        return (f"DeepSeek 思考模式要求把 reasoning_content 传回去（{status_code}）：课程的 DeepSeek 集成没有回传它；"
+                f"暂时设置 LLM_PROVIDER=offline{report}")
+    if reason == "tools_reasoning":
+        return (f"该模型带工具调用时要关掉推理（{status_code} reasoning_effort）："
+                f"课程没有发 reasoning_effort=\"none\"；换一个模型（{model_env}=…）{report}")
+    if reason == "batch":
+        return (f"嵌入接口一次收不下这么多段文本（{status_code}）：课程的批大小超过了厂商上限；"
+                f"暂时设置 EMBEDDING_PROVIDER=offline{report}")
+    if reason == "max_tokens":
+        return (f"该模型不接受 max_tokens（{status_code}）：改用 max_completion_tokens"
+                "（LangChain 的 ChatOpenAI 会自动改名，直接用 openai SDK 时要自己改）")
     if reason == "temperature":
-        shown = f"={hints['temperature']}" if hints.get("temperature") is not None else ""
-        return (f"该模型不接受 temperature{shown}（{status_code}）：在 .env 设置 LLM_TEMPERATURE 为厂商允许的值"
-                f"（例如 0.01 或 1）")
+        # 开区间 (0, 1) 的厂商（智谱）连 1 也不收：建议 0.01，它落在每家文档写明的范围里；被拒的正是 0.01 时建议 0.5
+        sent = hints.get("temperature")
+        shown = f"={sent}" if sent is not None else ""
+        better = "0.5" if sent == 0.01 else "0.01"
+        return (f"该模型不接受 temperature{shown}（{status_code}）：在 .env 设置 LLM_TEMPERATURE={better}"
+                "（厂商允许的范围内）")
+    if reason == "context" and model_env == "EMBEDDING_MODEL":
+        return (f"有一段文本超出嵌入模型的长度上限（{status_code}）：把文档切得更短（第 4 章的 chunk_size），"
+                "或换上限更大的 EMBEDDING_MODEL=…")
     if reason == "context":
         return (f"输入超出模型的上下文长度（{status_code}）：在 .env 设置 {model_env}=…（上下文更长的模型），"
                 "或减少检索片段与对话历史")
     if reason == "tools":
         return (f"该模型或服务不支持工具调用（{status_code}）：换支持工具的模型（{model_env}=…）；"
                 "vLLM 启动时要加 --enable-auto-tool-choice --tool-call-parser <解析器>")
+    if reason == "pull":
+        return (f"本机的 Ollama 还没有模型 {model}（{status_code}）：运行 ollama pull {model}，"
+                f"或在 .env 设置 {model_env}=…（ollama list 里有的名字）")
     if reason == "model":
         named = f" {model} " if model else ""
-        return f"模型{named}不存在或已下线（{status_code}）：在 .env 设置 {model_env}=…（换成厂商模型列表里现有的名字）"
+        known = hints.get("available")
+        listed = f"，例如 {known}" if known else ""
+        return (f"模型{named}不存在或已下线（{status_code}）：在 .env 设置 {model_env}=…"
+                f"（换成厂商模型列表里现有的名字{listed}）")
     if reason == "encoding":
         return (f"嵌入接口不接受课程请求的编码格式（{status_code} encoding_format）："
                 "暂时设置 EMBEDDING_PROVIDER=offline，并把这份报告贴进 issue")

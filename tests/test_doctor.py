@@ -99,6 +99,8 @@ def stream_chunks(usage_where: str = "top") -> list[dict]:
     if usage_where == "choice":  # Moonshot：用量在 choices[0].usage（earendil-works/pi#2017）
         last["choices"][0]["usage"] = usage
         return [first, last]
+    if usage_where == "none":  # 不带用量的服务（例如 v0.5.2 之前的 Ollama）
+        return [first, last]
     return [first, last, {**base, "choices": [], "usage": usage}]
 
 
@@ -192,7 +194,7 @@ CASES = [
                  "✗ 模型调用（moonshot）：没有权限（403）：账户可能未开通该模型，或密钥与地域不匹配；"
                  "若密钥属于中国站，设置 MOONSHOT_BASE_URL=https://api.moonshot.cn/v1（中国站与国际站的密钥不通用）",
                  id="403-moonshot-region"),
-    pytest.param("moonshot", {}, 404,
+    pytest.param("moonshot", {"LLM_MODEL": "moonshot-v1-8k"}, 404,
                  {"error": {"message": "Not found the model moonshot-v1-8k or Permission denied",
                             "type": "resource_not_found_error"}},
                  "✗ 模型调用（moonshot）：模型 moonshot-v1-8k 不存在或已下线（404）：在 .env 设置 LLM_MODEL=…"
@@ -200,7 +202,8 @@ CASES = [
     pytest.param("deepseek", {"LLM_MODEL": "deepseek-reasoner"}, 400, {"message": "Model Not Exist"},
                  "✗ 模型调用（deepseek）：模型 deepseek-reasoner 不存在或已下线（400）：在 .env 设置 LLM_MODEL=…"
                  "（换成厂商模型列表里现有的名字）", id="400-deepseek-model-not-exist"),
-    pytest.param("zhipuai", {}, 400, {"error": {"code": "1211", "message": "模型不存在，请检查模型代码。"}},
+    pytest.param("zhipuai", {"LLM_MODEL": "glm-4-flash"}, 400,
+                 {"error": {"code": "1211", "message": "模型不存在，请检查模型代码。"}},
                  "✗ 模型调用（zhipuai）：模型 glm-4-flash 不存在或已下线（400）：在 .env 设置 LLM_MODEL=…"
                  "（换成厂商模型列表里现有的名字）", id="400-zhipu-1211"),
     pytest.param("moonshot", {"LLM_MODEL": "kimi-k2.6"}, 400,
@@ -214,8 +217,8 @@ CASES = [
                             "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}},
                  "✗ 模型调用（openai）：该模型只接受 temperature=1：设置 LLM_TEMPERATURE=1", id="400-o3-temperature"),
     pytest.param("zhipuai", {}, 400, {"error": {"code": "1214", "message": "temperature参数非法"}},
-                 "✗ 模型调用（zhipuai）：该模型不接受 temperature=0.0（400）："
-                 "在 .env 设置 LLM_TEMPERATURE 为厂商允许的值（例如 0.01 或 1）", id="400-zhipu-temperature-range"),
+                 "✗ 模型调用（zhipuai）：该模型不接受 temperature={sent}（400）："
+                 "在 .env 设置 LLM_TEMPERATURE={better}（厂商允许的范围内）", id="400-zhipu-temperature-range"),
     pytest.param("openai", {}, 400,
                  {"error": {"message": "This model's maximum context length is 8192 tokens. However, your messages "
                                        "resulted in 8227 tokens.", "type": "invalid_request_error",
@@ -252,8 +255,11 @@ def test_each_vendor_error_is_one_chinese_line_and_exit_1(monkeypatch, capsys, v
     fake = vendor(Vendor(status, body))
     code, out = run(capsys)
     assert code == 1
+    sent = llm.get_chat_model().temperature  # 被拒的正是课程发的温度；建议一个不同的、各家都收的值
+    expected = expected.replace("{sent}", str(sent)).replace("{better}", "0.5" if sent == 0.01 else "0.01")
     assert line_of(out, f"模型调用（{provider}）") == expected
-    assert fake.bodies[0]["temperature"] == 0.0  # 探测发的就是课程的温度（Settings 默认 0）
+    # 探测发的就是课程的温度：get_chat_model 按厂商规则改过之后的那个值
+    assert fake.bodies[0].get("temperature") == llm.get_chat_model().temperature
     assert out.splitlines()[-1].startswith(f"结论：有 1 项必须修复（✗）：{provider} 现在不能为课程服务")
     assert FAKE_KEY not in out and "s3cr3t" not in out
 
@@ -266,13 +272,17 @@ def test_healthy_vendor_exits_0_and_probes_like_the_course(monkeypatch, capsys, 
     assert "✓ 模型调用（zhipuai）：vendor-model 回答正常（temperature=0.3，10 tokens）" in out
     assert "✓ 流式输出与用量（zhipuai）：流式回答正常，用量 10 tokens" in out
     assert "✓ 工具调用（zhipuai）：模型调用了 multiply" in out
-    assert "✓ 嵌入（zhipuai）：embedding-3 返回 3 维向量" in out
-    chat, stream, tools, embed = fake.bodies
+    texts = doctor.probe_texts(llm.get_embeddings())
+    assert f"✓ 嵌入（zhipuai）：embedding-3 返回 3 维向量（{len(texts)} 段）" in out
+    chat, stream, tools, *embeds = fake.bodies
+    embed = embeds[0]
     assert tools["tools"][0]["function"]["name"] == "multiply" and "tool_choice" not in tools  # 与第 3 章相同
     assert chat["temperature"] == stream["temperature"] == 0.3 and not chat.get("stream")
     assert stream["stream"] is True and stream["stream_options"] == {"include_usage": True}
-    assert embed["model"] == "embedding-3" and embed["input"] == [doctor.PROBE_TEXT]
-    assert embed["encoding_format"] == "base64"  # openai SDK 的默认，与课程的 get_embeddings 相同
+    assert embed["model"] == "embedding-3" and sum((e["input"] for e in embeds), []) == texts
+    assert len(embeds) == 2  # 比课程的批大小多一段：跨过一批，和第 4 章入库一样分批
+    llm.get_embeddings().embed_documents(["课程自己发一次"])  # 与课程的 get_embeddings 发的编码相同
+    assert embed.get("encoding_format") == fake.bodies[-1].get("encoding_format")
     assert out.splitlines()[-1].startswith("结论：离线课程可以运行")
 
 
@@ -287,7 +297,7 @@ def test_kimi_with_temperature_1_passes(monkeypatch, capsys, vendor):
 
 def test_stream_usage_missing_is_a_warning_not_a_failure(monkeypatch, capsys, vendor):
     configure(monkeypatch, "moonshot", LLM_MODEL="kimi-k2.6", LLM_TEMPERATURE="1")
-    vendor(Vendor(usage_where="choice"))
+    vendor(Vendor(usage_where="none"))
     code, out = run(capsys)
     assert code == 0
     assert line_of(out, "流式输出与用量（moonshot）") == (
@@ -319,17 +329,19 @@ def test_embedding_model_retired(monkeypatch, capsys, vendor):
         "（换成厂商模型列表里现有的名字）")
 
 
-@pytest.mark.parametrize(("provider", "expected"), [
-    ("ollama", "✗ 模型调用（ollama）：连不上本地服务 http://localhost:11434/v1：先在另一个终端运行 ollama serve，"
-               "再 ollama pull qwen2.5:7b"),
-    ("vllm", "✗ 模型调用（vllm）：连不上本地服务 http://localhost:8000/v1：先在另一个终端运行 "
-             "vllm serve Qwen/Qwen2.5-7B-Instruct --port 8000（端口要与 VLLM_BASE_URL 一致）"),
-])
-def test_local_server_not_running_says_how_to_start_it(monkeypatch, capsys, vendor, provider, expected):
+@pytest.mark.parametrize("provider", ["ollama", "vllm"])
+def test_local_server_not_running_says_how_to_start_it(monkeypatch, capsys, vendor, provider):
     configure(monkeypatch, provider)
     vendor(Vendor(raise_exc=httpx.ConnectError))
     code, out = run(capsys)
-    assert code == 1 and line_of(out, f"模型调用（{provider}）") == expected
+    spec = doctor.PROVIDERS[provider]
+    model = llm.default_model(provider)
+    port = httpx.URL(spec.base_url).port
+    start = (f"先在另一个终端运行 ollama serve，再 ollama pull {model}" if provider == "ollama" else
+             f"先在另一个终端运行 vllm serve {model} --port {port}（端口要与 VLLM_BASE_URL 一致）")
+    assert code == 1
+    expected = f"✗ 模型调用（{provider}）：连不上本地服务 {spec.base_url}：{start}"
+    assert line_of(out, f"模型调用（{provider}）") == expected
 
 
 def test_timeout_is_one_line(monkeypatch, capsys, vendor):

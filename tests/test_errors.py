@@ -121,3 +121,35 @@ def test_app_wording_is_unchanged_by_the_doctor_cases():
     assert describe_error(kimi) == (
         502, f"模型服务出错（400）：Error code: 400 - {{'error': {{'message': 'invalid temperature: only 1 is allowed "
              f"for this model'}}}}。{keep}")
+
+
+@pytest.mark.parametrize(("code", "body", "hints", "start"), [
+    (400, {"error": {"message": "The reasoning_content in the thinking mode must be passed back to the API."}}, {},
+     "DeepSeek 思考模式要求把 reasoning_content 传回去（400）"),
+    (400, {"error": {"message": "Function tools with reasoning_effort are not supported for gpt-6-luna"}}, {},
+     "该模型带工具调用时要关掉推理（400 reasoning_effort）"),
+    (400, {"error": {"message": "<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, "
+                                "it should not be larger than 10.: input.contents"}}, {},
+     "嵌入接口一次收不下这么多段文本（400）"),
+    (400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                "Use 'max_completion_tokens' instead."}}, {}, "该模型不接受 max_tokens（400）"),
+    (404, {"error": {"message": 'model "qwen3:32b" not found, try pulling it first'}}, {"model": "qwen3:32b"},
+     "本机的 Ollama 还没有模型 qwen3:32b（404）：运行 ollama pull qwen3:32b"),
+    (400, {"error": {"code": "invalid_model", "message": "model ernie-bot-turbo not found"}},
+     {"model": "ernie-bot-turbo"},
+     "模型 ernie-bot-turbo 不存在或已下线（400）"),
+    (400, {"error": {"message": "每个文本token数不超过384且长度不超过1000个字符"}}, {"model_env": "EMBEDDING_MODEL"},
+     "有一段文本超出嵌入模型的长度上限（400）"),
+    (400, {"error": {"code": "1214", "message": "temperature参数非法。请检查文档。"}}, {"temperature": 0.01},
+     "该模型不接受 temperature=0.01（400）：在 .env 设置 LLM_TEMPERATURE=0.5"),
+    (400, {"error": {"code": "1214", "message": "temperature参数非法。请检查文档。"}}, {"temperature": 0.0},
+     "该模型不接受 temperature=0.0（400）：在 .env 设置 LLM_TEMPERATURE=0.01"),
+    (404, {"error": {"message": "Not found the model moonshot-v1-8k or Permission denied"}},
+     {"model": "moonshot-v1-8k", "available": "kimi-k3、kimi-k2.6"},
+     "模型 moonshot-v1-8k 不存在或已下线（404）：在 .env 设置 LLM_MODEL=…"
+     "（换成厂商模型列表里现有的名字，例如 kimi-k3、kimi-k2.6）"),
+])
+def test_doctor_lines_for_errors_the_course_must_handle(code, body, hints, start):
+    line = explain_provider_error(vendor_error(code, body), key_env="X_API_KEY", key_url="https://example.invalid",
+                                  timeout=15.0, **hints)
+    assert line.startswith(start), line

@@ -127,9 +127,9 @@ def test_missing_key_raises_config_error():
 
 
 def test_default_model_follows_settings():
-    s = load_settings(llm_provider="deepseek", llm_model="deepseek-reasoner")
-    assert llm.default_model(settings=s) == "deepseek-reasoner"
-    assert llm.default_model("zhipuai", settings=s) == "glm-4-flash"  # 别的提供方不受影响
+    s = load_settings(llm_provider="deepseek", llm_model="deepseek-v4-pro")
+    assert llm.default_model(settings=s) == "deepseek-v4-pro"
+    assert llm.default_model("zhipuai", settings=s) == "glm-4-flash-250414"  # 别的提供方不受影响
 
 
 def test_offline_embeddings_match_server():

@@ -56,6 +56,8 @@ def test_every_provider_builds_without_network(name):
     # DeepSeek 用它的官方集成（保留思考过程），其余都是 ChatOpenAI；两者都是 langchain-openai 的 BaseChatOpenAI
     assert isinstance(chat, ReasoningChatDeepSeek if name == "deepseek" else ChatOpenAI)
     assert chat.model_name == spec.chat_model
+    # 课程默认的 temperature=0 按该提供方的规则改写（智谱 0.01、Kimi 1……），都在厂商允许的范围内
+    assert chat.temperature == spec.rules.temperature_for(spec.chat_model, 0.0)[0]["temperature"]
     assert str(client.base_url).rstrip("/") == spec.base_url
     assert chat.metadata["provider"] == name
 
@@ -86,7 +88,7 @@ def test_requests_reach_configured_url(name):
 def test_local_providers_need_no_key():
     rec = Recorder()
     client = get_openai_client("ollama", settings=load_settings(), http_client=rec.client())
-    client.chat.completions.create(model="qwen2.5:7b", messages=[{"role": "user", "content": "hi"}])
+    client.chat.completions.create(model="qwen3:8b", messages=[{"role": "user", "content": "hi"}])
     assert rec.requests[0].headers["Authorization"] == "Bearer not-needed"
 
 
@@ -101,11 +103,11 @@ def test_base_url_override_is_honoured(monkeypatch):
 
 def test_model_override_from_env(monkeypatch):
     monkeypatch.setenv("LLM_PROVIDER", "deepseek")
-    monkeypatch.setenv("LLM_MODEL", "deepseek-reasoner")
+    monkeypatch.setenv("LLM_MODEL", "deepseek-v4-pro")
     monkeypatch.setenv("DEEPSEEK_API_KEY", DUMMY_KEY)
     rec = Recorder()
     get_chat_model(http_client=rec.client()).invoke("你好")
-    assert json.loads(rec.requests[0].content)["model"] == "deepseek-reasoner"
+    assert json.loads(rec.requests[0].content)["model"] == "deepseek-v4-pro"
 
 
 def test_aliases():
@@ -127,10 +129,27 @@ def test_env_prefix_and_needs_key():
 
 def test_estimate_cost():
     assert estimate_cost("offline", 10_000, 10_000) == 0.0
+    # deepseek-flash 高峰时段 2/8 元（api-docs.deepseek.com/zh-cn/quick_start/pricing，2026-12-01 核对）
     assert estimate_cost("deepseek", 1_000_000, 0) == pytest.approx(2.0)
     assert estimate_cost("deepseek", 0, 1_000_000) == pytest.approx(8.0)
-    assert estimate_cost("openai", 1000, 500) == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)
+    # gpt-6-luna 0.10/0.50 美元（developers.openai.com/api/docs/models/gpt-6-luna，2026-12-01 核对）
+    assert estimate_cost("openai", 1000, 500) == pytest.approx((1000 * 0.10 + 500 * 0.50) / 1e6)
     assert estimate_cost("kimi", 1000, 1000) == estimate_cost("moonshot", 1000, 1000)
+
+
+def test_retired_defaults_are_gone():
+    """2026 年已下线或宣布下线的默认模型不再是任何一行的默认（出处见 providers.py 的 models_source）。"""
+    retired = {"moonshot-v1-8k", "deepseek-chat", "deepseek-reasoner", "glm-4-flash", "gpt-4o-mini", "glm-4.5-flash"}
+    assert not retired & {p.chat_model for p in PROVIDERS.values()}
+
+
+def test_vllm_port_does_not_collide_with_chroma():
+    """vllm serve 与 chroma run 默认都用 8000：课程的 vLLM 行用 8001（docs.trychroma.com/docs/cli/run）。"""
+    from helpers.config import Settings
+
+    assert PROVIDERS["vllm"].base_url == "http://localhost:8001/v1"
+    assert f":{Settings().chroma_port}/" not in PROVIDERS["vllm"].base_url
+    assert "--port 8001" in PROVIDERS["vllm"].note
 
 
 def test_regional_providers_list_their_default_region_first_with_a_source():

@@ -123,7 +123,7 @@ def test_rerank_urls_follow_the_vendor_docs() -> None:
         "dashscope": "https://dashscope.aliyuncs.com/api/v1/services/rerank/text-rerank/text-rerank",
         "zhipuai": "https://open.bigmodel.cn/api/paas/v4/rerank",
         "qianfan": "https://qianfan.baidubce.com/v2/rerankers",
-        "vllm": "http://localhost:8000/v1/rerank",
+        "vllm": "http://localhost:8001/v1/rerank",
     }
     for name in urls:  # 每条厂商事实都带出处与核对日期
         spec = get_provider(name)
