@@ -240,7 +240,7 @@ def _doctor_line(exc: BaseException, kind: str, key_env: str | None, key_url: st
     region, start = hints.get("region_hint"), hints.get("start_hint")
     base_url, url_env = hints.get("base_url"), hints.get("base_url_env")
     if kind == "auth" and region:
-        return f"密钥无效（401）：请检查 .env 中的 {key_env}（申请地址：{key_url}）；{region}"
+        return f"密钥无效或与地域不匹配（401）：请检查 .env 中的 {key_env}（申请地址：{key_url}）；{region}"
     if kind == "permission" and region:
         return f"没有权限（403）：账户可能未开通该模型，或密钥与地域不匹配；{region}"
     if kind == "not_found" and url_env:

@@ -179,13 +179,13 @@ CASES = [
     pytest.param("dashscope", {}, 401,
                  {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
                             "code": "invalid_api_key"}},
-                 "✗ 模型调用（dashscope）：密钥无效（401）：请检查 .env 中的 DASHSCOPE_API_KEY"
+                 "✗ 模型调用（dashscope）：密钥无效或与地域不匹配（401）：请检查 .env 中的 DASHSCOPE_API_KEY"
                  "（申请地址：https://bailian.console.aliyun.com/?apiKey=1）；若密钥属于新加坡，设置 "
                  "DASHSCOPE_BASE_URL=https://dashscope-intl.aliyuncs.com/compatible-mode/v1（北京与新加坡的密钥不通用）",
                  id="401-dashscope-region"),
     pytest.param("moonshot", {}, 401,
                  {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}},
-                 "✗ 模型调用（moonshot）：密钥无效（401）：请检查 .env 中的 MOONSHOT_API_KEY"
+                 "✗ 模型调用（moonshot）：密钥无效或与地域不匹配（401）：请检查 .env 中的 MOONSHOT_API_KEY"
                  "（申请地址：https://platform.moonshot.cn/console/api-keys）；若密钥属于国际站，设置 "
                  "MOONSHOT_BASE_URL=https://api.moonshot.ai/v1（中国站与国际站的密钥不通用）",
                  id="401-moonshot-region"),

@@ -209,3 +209,21 @@ def test_retriever_docs_carry_the_cosine(kb, tmp_path):
         cosine = [d.metadata["dense_score"] for d in docs]
         assert all(d.metadata["dense_query"] == "倒数排名融合" for d in docs), kind
         assert cosine == pytest.approx(relevance_scores("倒数排名融合", docs, kb.embeddings), abs=1e-6), kind
+
+
+@pytest.mark.parametrize("prefetch", [1, 10_000])  # 一次读出全部已有块，或逐个文件查库：结果一样
+def test_many_files_sync_the_same_with_or_without_the_prefetch(tmp_path, monkeypatch, prefetch):
+    from helpers.knowledge import ingest
+
+    monkeypatch.setattr(ingest, "PREFETCH_FILES", prefetch)
+    notes = {f"note{i:02d}.md": f"# 第 {i} 篇\n\n编号 {i} 的笔记讲向量检索。" for i in range(40)}
+    docs = write_corpus(tmp_path / "docs", notes)
+    kb = small_kb(persist_dir=tmp_path / "db")
+    assert {f.status for f in kb.ingest(docs).files} == {IngestStatus.ADDED}
+    (docs / "note07.md").write_text("# 第 7 篇\n\n改过了：这一篇改讲 BM25。", encoding="utf-8")
+    (docs / "note08.md").unlink()
+    report = kb.sync(docs)
+    statuses = {f.source: f.status for f in report.files}
+    assert statuses["note07.md"] == IngestStatus.UPDATED and statuses["note08.md"] == IngestStatus.DELETED
+    assert sum(s == IngestStatus.SKIPPED for s in statuses.values()) == 38
+    assert kb.sources() == sorted(f"note{i:02d}.md" for i in range(40) if i != 8)

@@ -199,7 +199,8 @@ def _raw_embed(row: str, texts: list[str], **body) -> openai.APIStatusError:
 
 def _spec_key_line(row: str, where: str) -> str:
     spec = PROVIDERS[row]
-    return f"✗ {where}（{row}）：密钥无效（401）：请检查 .env 中的 {spec.key_env}（申请地址：{spec.key_url}）"
+    what = "密钥无效或与地域不匹配" if spec.regions else "密钥无效"  # 分地域的厂商：另一个地域的密钥同样是 401
+    return f"✗ {where}（{row}）：{what}（401）：请检查 .env 中的 {spec.key_env}（申请地址：{spec.key_url}）"
 
 
 def case_bad_key(use, capsys, row: str) -> None:

@@ -212,6 +212,24 @@ def existing(collection: Collection, source: str) -> tuple[list[str], list[dict[
     return list(got["ids"]), [m or {} for m in got["metadatas"]]
 
 
+def existing_by_file(collection: Collection, page: int = PAGE) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    """全部已入库文件的块，按文件名分组：{文件: (id 列表, 元数据列表)}；一次分页读完，代替逐个文件查（第 4 章）。"""
+    found: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+    offset = 0
+    with io_lock(collection):
+        while True:
+            got = collection.get(include=["metadatas"], limit=page, offset=offset)
+            for cid, meta in zip(got["ids"], got["metadatas"]):
+                meta = meta or {}
+                if "file" in meta:
+                    ids, metas = found.setdefault(str(meta["file"]), ([], []))
+                    ids.append(cid)
+                    metas.append(meta)
+            if len(got["ids"]) < page:
+                return found
+            offset += page
+
+
 def add(collection: Collection, ids: list[str], embeddings: Any, documents: list[str],
         metadatas: list[dict[str, Any]]) -> None:
     """写入一批块（向量已算好）并记一次写入。"""

@@ -28,6 +28,7 @@ IndexText = Callable[[Document], str]  # 块 → 拿去嵌入的文字（默认�
 CHUNKERS = ("recursive", "sentence", "headings", "semantic")  # 切块方式（第 8 章比较）
 DEFAULT_CHUNKER = "recursive"
 PLAIN_TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", *TEXT_BASED_SUFFIXES)  # 字数大致跟着字节数走的格式
+PREFETCH_FILES = 32  # 一次入库的文件至少这么多时，先一次读出全部已有块（逐个文件查库，每次要一两毫秒）
 
 
 def make_chunker(name: str, chunk_size: int, chunk_overlap: int, embeddings: Embeddings | None = None
@@ -250,9 +251,11 @@ class Ingestor:
                             "请拆成几个小文件，或换成纯文本再上传")
 
     def _ingest_file(self, sf: SourceFile, root: Path, report: IngestReport, pending: _Pending,
-                     bar: Any, writer: _Writer | None = None) -> None:
-        """入库一个文件：未改动就跳过；改过就删掉旧块、只嵌入新内容的块。"""
-        old_ids, old_metas = coll.existing(self.collection, sf.source)
+                     bar: Any, writer: _Writer | None = None,
+                     known: dict[str, tuple[list[str], list[dict[str, Any]]]] | None = None) -> None:
+        """入库一个文件：未改动就跳过；改过就删掉旧块、只嵌入新内容的块。known 是事先一次读好的各文件已有块。"""
+        old_ids, old_metas = (known.get(sf.source, ([], [])) if known is not None
+                              else coll.existing(self.collection, sf.source))
         digest = file_digest(sf.path) if sf.path.is_file() else ""
         complete = bool(old_ids) and all(
             m.get("file_hash") == digest and m.get("n_chunks") == len(old_ids) for m in old_metas
@@ -294,10 +297,12 @@ class Ingestor:
         pending = _Pending()
         with self.lock, tqdm(total=0, desc="写入向量库", unit="块") as bar:
             writer = _Writer(self.collection, report)
+            # 文件多时（启动同步上万个上传文件）先一次读出全部已有块，不再每个文件查一次库
+            known = coll.existing_by_file(self.collection) if len(files) >= PREFETCH_FILES else None
             try:
                 for sf in files:
                     try:
-                        self._ingest_file(sf, root_path, report, pending, bar, writer)
+                        self._ingest_file(sf, root_path, report, pending, bar, writer, known)
                     except LoadError as exc:
                         report.add(sf.source, IngestStatus.FAILED, str(exc))
                 report.chunks_added += self._flush(pending, report, bar, writer)
