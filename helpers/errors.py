@@ -127,7 +127,10 @@ _TOOL_HINTS = ("tool choice", "tool_choice", "enable-auto-tool-choice", "tool-ca
 _BATCH_HINTS = ("batch size", "items or less", "文本数量", "数组最大", "too many inputs", "maximum allowed batch")
 _MAX_TOKENS_HINTS = ("max_completion_tokens",)
 _TOOLS_REASONING_HINTS = ("function tools with reasoning_effort",)
-_PASSBACK_HINTS = ("reasoning_content in the thinking mode", "missing reasoning_content")
+# - Kimi K2.6/K3 同样要求：400 "thinking is enabled but reasoning_content is missing in assistant tool call message"
+#   （liliMozi/openhanako#1667、continuedev/continue#11711）
+_PASSBACK_HINTS = ("reasoning_content in the thinking mode", "missing reasoning_content",
+                   "reasoning_content is missing")
 _EMBED_LENGTH_HINTS = ("每个文本token数", "单条最多", "range of input length")
 
 
@@ -198,7 +201,7 @@ def _doctor_line(exc: BaseException, kind: str, key_env: str | None, key_url: st
         return "该模型只接受 temperature=1：设置 LLM_TEMPERATURE=1"
     report = "，并把这份报告贴进 issue"
     if reason == "passback":
-        return (f"DeepSeek 思考模式要求把 reasoning_content 传回去（{status_code}）：课程的 DeepSeek 集成没有回传它；"
+        return (f"思考模式要求把 reasoning_content 传回去（{status_code}）：调用过工具的助手消息没有带上它；"
                 f"暂时设置 LLM_PROVIDER=offline{report}")
     if reason == "tools_reasoning":
         return (f"该模型带工具调用时要关掉推理（{status_code} reasoning_effort）："

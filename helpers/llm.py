@@ -70,6 +70,20 @@ def enable_cache(path: Path | None = None):
     return SQLiteCache(database_path=str(path))
 
 
+def _pass_back_reasoning(chat: BaseChatOpenAI, payload: dict, input_: Any, *, fill_tool_calls: bool = False) -> dict:
+    """把每条助手消息的思考过程（additional_kwargs 里的 reasoning_content）写回请求体；fill_tool_calls 时，
+    带工具调用却没有思考过程的助手消息（例如别的模型留下的历史）补一个空串。"""
+    sent = [m for m in payload["messages"] if m.get("role") == "assistant"]
+    kept = [m for m in chat._convert_input(input_).to_messages() if m.type == "ai"]
+    for out, msg in zip(sent, kept):  # 消息逐条转换，助手消息的先后顺序不变
+        reasoning = msg.additional_kwargs.get("reasoning_content")
+        if reasoning is None and fill_tool_calls and out.get("tool_calls"):
+            reasoning = ""
+        if reasoning is not None:
+            out["reasoning_content"] = reasoning
+    return payload
+
+
 class ReasoningChatDeepSeek(ChatDeepSeek):
     """DeepSeek 的官方集成，另把每条助手消息的思考过程（reasoning_content）在调用过工具后回传给接口（第 8 章）。"""
 
@@ -78,13 +92,7 @@ class ReasoningChatDeepSeek(ChatDeepSeek):
     # langchain-deepseek 1.1.1 把它读进 additional_kwargs，却不写回请求体
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
-        sent = [m for m in payload["messages"] if m.get("role") == "assistant"]
-        kept = [m for m in self._convert_input(input_).to_messages() if m.type == "ai"]
-        for out, msg in zip(sent, kept):  # 消息逐条转换，助手消息的先后顺序不变
-            reasoning = msg.additional_kwargs.get("reasoning_content")
-            if reasoning is not None:
-                out["reasoning_content"] = reasoning
-        return payload
+        return _pass_back_reasoning(self, payload, input_)
 
 
 class ChatOpenAI(langchain_openai.ChatOpenAI):
@@ -95,11 +103,16 @@ class ChatOpenAI(langchain_openai.ChatOpenAI):
     usage_in_choice: bool = False  # 流式用量在 choices[0].usage（Moonshot）
     reasoning_field: str = ""  # 思考过程的字段名（DashScope Qwen 思考模式：reasoning_content）
     max_tokens_field: str = "max_completion_tokens"  # 多数国内厂商只认 max_tokens
+    # 调用过工具的助手消息要带着 reasoning_content 回传（Kimi K2.6/K3 思考模式，不带就 400）；没有时补空串，
+    # 与 Lapis0x0/obsidian-yolo#243 的兜底一样（出处见 providers.py 的 Rules.reasoning_source）
+    reasoning_passback: bool = False
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
         if self.max_tokens_field == "max_tokens" and "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
+        if self.reasoning_passback:
+            _pass_back_reasoning(self, payload, input_, fill_tool_calls=True)
         return payload
 
     def _create_chat_result(self, response: dict | openai.BaseModel,
@@ -150,6 +163,7 @@ def vendor_request_options(spec: Provider, model: str, temperature: float) -> di
         options["usage_in_choice"] = rules.stream_usage == "choice"
         options["reasoning_field"] = rules.reasoning_field
         options["max_tokens_field"] = rules.max_tokens_param
+        options["reasoning_passback"] = rules.reasoning_passback
     return options
 
 

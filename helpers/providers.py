@@ -45,6 +45,7 @@ class Rules:
     capabilities_source: str = ""
     reasoning_field: str = ""  # 思考过程所在的字段（DeepSeek/Qwen 思考模式：reasoning_content）；空表示不读
     thinking_by_default: bool | None = False  # 默认模型是否默认开启思考（开启时有的厂商忽略温度）；None 未能核实
+    reasoning_passback: bool = False  # 调用过工具的助手消息要带着 reasoning_content 回传（否则 400）
     reasoning_source: str = ""
     max_tokens_param: str = "max_tokens"  # 还是 max_completion_tokens（OpenAI 新模型只认后者）
     max_tokens_source: str = ""
@@ -209,7 +210,7 @@ _DEEPSEEK_RULES = Rules(
                         f"设置了不报错，也不会生效）；{CHECKED}"),
     thinking_by_default=True,
     stream_usage_source=f"api-docs.deepseek.com（stream_options.include_usage，顶层 usage）；{CHECKED}",
-    reasoning_field="reasoning_content",
+    reasoning_field="reasoning_content", reasoning_passback=True,  # 由 llm.ReasoningChatDeepSeek 回传
     reasoning_source=f"https://api-docs.deepseek.com/zh-cn/guides/thinking_mode/（reasoning_content）；{CHECKED}",
     capabilities_source=("https://api-docs.deepseek.com/zh-cn/quick_start/pricing（Json Output、Tool Calls 支持）；"
                          f"{CHECKED}"),
@@ -227,8 +228,12 @@ _MOONSHOT_RULES = Rules(
     thinking_by_default=True,
     stream_usage_source=("earendil-works/pi#2017、#2016（Kimi K2.5：usage 在 chunk.choices[0].usage）；"
                          f"langchain-ai/langchainjs PR #5551；{CHECKED}"),
-    reasoning_field="reasoning_content",
-    reasoning_source=f"docs.anyfast.ai Kimi-K2.6（thinking 参数，返回 reasoning_content）；{CHECKED}",
+    reasoning_field="reasoning_content", reasoning_passback=True,
+    reasoning_source=("docs.anyfast.ai Kimi-K2.6（thinking 参数，返回 reasoning_content）；"
+                      "platform.kimi.ai/docs/guide/kimi-k2-6-quickstart#tool-use-compatibility（多步工具调用要在上下文里"
+                      "保留 reasoning_content，转引自 esokullu/webbrain#143）；不带时 400 \"thinking is enabled but "
+                      "reasoning_content is missing in assistant tool call message\"（liliMozi/openhanako#1667）；"
+                      f"{CHECKED}"),
     capabilities_source=("https://platform.kimi.com/docs/pricing/chat-k26（ToolCalls、JSON Mode、Partial Mode）；"
                          f"{CHECKED}"),
     max_tokens_source=f"未能核实（按 max_tokens）；{CHECKED}",

@@ -125,7 +125,7 @@ def test_app_wording_is_unchanged_by_the_doctor_cases():
 
 @pytest.mark.parametrize(("code", "body", "hints", "start"), [
     (400, {"error": {"message": "The reasoning_content in the thinking mode must be passed back to the API."}}, {},
-     "DeepSeek 思考模式要求把 reasoning_content 传回去（400）"),
+     "思考模式要求把 reasoning_content 传回去（400）"),
     (400, {"error": {"message": "Function tools with reasoning_effort are not supported for gpt-6-luna"}}, {},
      "该模型带工具调用时要关掉推理（400 reasoning_effort）"),
     (400, {"error": {"message": "<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, "

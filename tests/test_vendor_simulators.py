@@ -123,6 +123,22 @@ def test_tool_call_like_chapter_3(use, row):
         assert reply.tool_calls == [] and reply.content == REPLY
 
 
+@pytest.mark.parametrize("row", [r for r in ROWS if VENDORS[r].supports_tools(default_model(r))])
+def test_tool_loop_like_chapter_3_finishes(use, row):
+    # 第 3 章 3.7.2 的循环：模型 → tool_calls → ToolMessage → 模型；思考模式的厂商（DeepSeek、Kimi）要求第二次请求里
+    # 带着上一条助手消息的 reasoning_content，否则 400（出处见 tests/support/vendors.py 各自的 reasoning_passback 规则）
+    use(row)
+    chat = get_chat_model().bind_tools([multiply])
+    question = HumanMessage("请调用 multiply 计算 6 乘以 7")
+    first = chat.invoke([question])
+    [call] = first.tool_calls
+    second = chat.invoke([question, first, ToolMessage("42.0", tool_call_id=call["id"])])
+    assert second.text == REPLY and not second.tool_calls  # OpenAI 带工具走 Responses API，content 是块列表
+    if VENDORS[row].has("reasoning_passback"):
+        sent = SIM.bodies(row, "chat")[-1]["messages"][1]
+        assert sent["reasoning_content"] == first.additional_kwargs["reasoning_content"] == "先想一想。"
+
+
 @pytest.mark.parametrize("row", ROWS)
 def test_doctor_passes_on_a_healthy_vendor(use, capsys, caplog, row):
     caplog.set_level(logging.DEBUG)
@@ -319,7 +335,7 @@ def case_reasoning_passback(use, capsys, row: str) -> None:
     messages = [{"role": "user", "content": "6 乘以 7"}, {"role": "assistant", "content": None, "tool_calls": [call]},
                 {"role": "tool", "tool_call_id": "call_1", "content": "42"}]
     exc = _raw_chat(row, messages=messages, tools=[doctor.PROBE_TOOL])
-    assert doctor.explain(exc, load_settings()).startswith("DeepSeek 思考模式要求把 reasoning_content 传回去（400）")
+    assert doctor.explain(exc, load_settings()).startswith("思考模式要求把 reasoning_content 传回去（400）")
 
 
 CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name.startswith("case_")}

@@ -74,6 +74,7 @@ class VendorSpec:
     stream_usage: str = "include_usage"
     tool_models: tuple[str, ...] = ("*",)  # 支持工具调用的模型；其余模型忽略 tools，只回答文字
     reasoning_models: tuple[str, ...] = ()  # 默认开思考模式、回答带 reasoning_content 的模型
+    thinking_ignores_temperature: bool = False  # 思考模式下 temperature 不报错也不生效（DeepSeek）
     embed_batch: int = 2048
     embed_max_chars: int = 0
     embed_max_tokens: int = 0
@@ -299,7 +300,7 @@ DEEPSEEK = VendorSpec(
     retired=("deepseek-chat", "deepseek-reasoner", "deepseek-v4-flash"),
     # 思考模式默认打开，回答带 reasoning_content；思考模式不支持 temperature（静默忽略）
     # （api-docs.deepseek.com/zh-cn/guides/thinking_mode，2026-12-01 核对）
-    reasoning_models=("deepseek-flash", "deepseek-v4-pro"),
+    reasoning_models=("deepseek-flash", "deepseek-v4-pro"), thinking_ignores_temperature=True,
     rules=(
         Rule("bad_key", 401, "Authentication Fails",  # 纯文本（BigPizzaV3/CodexPlusPlus#2195，2026-12-01）
              "BigPizzaV3/CodexPlusPlus#2195（2026-12-01）"),
@@ -324,6 +325,11 @@ MOONSHOT = VendorSpec(
     # kimi-k2.x / K3：“invalid temperature: only 1 is allowed for this model”（Warma10032/VideoAdGuard#34 引 Kimi 文档；
     # XCNXNXNX/dsh-portable-tavern#1 的 K3 原文；CherryHQ/cherry-studio#14573，2026-12-01 核对）
     fixed_temperature=("kimi-k*",),
+    # K2.6 与 K3 默认开思考，回答带 reasoning_content；多步工具调用时带 tool_calls 的助手消息必须带着它回传，
+    # 否则 400 "thinking is enabled but reasoning_content is missing in assistant tool call message at index N"
+    # （platform.kimi.ai/docs/guide/kimi-k2-6-quickstart#tool-use-compatibility，转引自 esokullu/webbrain#143；
+    # 原文错误体见 liliMozi/openhanako#1667、continuedev/continue#11711，2026-12-01 核对）
+    reasoning_models=("kimi-k*",),
     # 流式用量在最后一块的 choices[0].usage，不在顶层（earendil-works/pi#2017（2026-03）；higress-group/higress#1568
     # 的原文；agentscope-ai/agentscope#2313（2026-08），2026-12-01 核对）
     stream_usage="choice",
@@ -341,6 +347,11 @@ MOONSHOT = VendorSpec(
                                                   "type": "invalid_request_error"}},
              "XCNXNXNX/dsh-portable-tavern#1；countbot-ai/CountBot#61（2026-12-01）",
              {"LLM_MODEL": "kimi-k2.6", "LLM_TEMPERATURE": "0"}),
+        Rule("reasoning_passback", 400,
+             {"error": {"message": "thinking is enabled but reasoning_content is missing in assistant tool call "
+                                   "message at index 1", "type": "invalid_request_error"}},
+             "liliMozi/openhanako#1667、continuedev/continue#11711（原文）；esokullu/webbrain#143 引 Kimi K2.6 文档"
+             "（2026-12-01）"),
     ),
 )
 
@@ -456,7 +467,7 @@ class Simulator:
             return self._error(spec, "max_tokens")
         temp = body.get("temperature")
         reasoning = _match(model, spec.reasoning_models) and not _thinking_off(body)
-        if temp is not None and not reasoning:  # 思考模式静默忽略 temperature（DeepSeek）
+        if temp is not None and not (reasoning and spec.thinking_ignores_temperature):  # DeepSeek 思考时忽略温度
             relaxed = _match(model, spec.temperature_if_reasoning_off) and body.get("reasoning_effort") == "none"
             if _match(model, spec.fixed_temperature) and not relaxed:
                 if float(temp) != 1.0:
