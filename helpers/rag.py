@@ -90,6 +90,30 @@ def neutralize(text: str) -> str:
     return text.replace('"""', "“”“")
 
 
+# 资料里像"命令"的说法（第 5 章 5.6 节的间接注入）：改身份、让模型忽略规则、索要系统提示，或仿冒分隔符。
+# 只是提醒的一层：讲解提示注入的正文也会命中（第 5 章练习 2 讨论过），所以命中的文档照常入库，不拦截
+_INJECTION = re.compile(
+    r"忽略(?:掉)?(?:以上|之前|上面|前面|先前|此前)(?:的)?(?:所有|全部|一切)?(?:的)?(?:指令|指示|规则|提示|要求)"
+    r"|你(?:现在|从现在起)(?:不再)?是(?:一个)?"
+    r"|(?:输出|泄露|打印|告诉我)(?:你的)?系统提示"
+    r"|ignore\s+(?:all\s+)?(?:the\s+)?(?:previous|above|prior)\s+instructions"
+    r"|<\s*/?\s*context\b",
+    re.I,
+)
+
+
+def injection_lines(text: str, limit: int = 3) -> list[str]:
+    """text 里像注入指令的行（去掉首尾空白、最长 40 字），最多 limit 行；没有就是空列表（第 7 章）。"""
+    found = []
+    for line in text.splitlines():
+        if _INJECTION.search(line):
+            line = line.strip()
+            found.append(line if len(line) <= 40 else line[:40] + "…")
+            if len(found) == limit:
+                break
+    return found
+
+
 def format_context(docs: list[Document], numbered: bool = True) -> str:
     """把检索到的文档排成编号资料：[n] 来源：… 换行 正文（第 5 章）。"""
     parts = []
@@ -272,5 +296,6 @@ def build_rag_chain(retriever: Retriever, llm: BaseChatModel | None = None, **kw
 
 __all__ = [
     "NO_ANSWER", "RagAnswer", "RagChain", "Source", "build_rag_chain", "condense_question",
-    "format_context", "is_follow_up", "is_offline", "neutralize", "relevance_scores", "retrieval_scores",
+    "format_context", "injection_lines", "is_follow_up", "is_offline", "neutralize", "relevance_scores",
+    "retrieval_scores",
 ]

@@ -337,6 +337,18 @@ def test_corrupt_upload_leaves_store_intact(client, assistant):
     assert "桂花拿铁" in answer["answer"]
 
 
+def test_upload_warns_about_injected_instructions_but_keeps_the_document(client):
+    note = (PROJECT_ROOT / "data" / "injection" / "malicious_note.md").read_text(encoding="utf-8")  # 第 5 章的反面教材
+    r = upload(client, "note.md", note)
+    assert r.status_code == 200, r.text
+    [warning] = r.json()["warnings"]
+    assert "疑似提示注入" in warning and "忽略以上所有指令" in warning and "已照常入库" in warning
+    plain = upload(client, "plain.md", "月光书店每周三晚上有读书会。\n")
+    assert plain.status_code == 200 and plain.json()["warnings"] == []
+    for name in ("note.md", "plain.md"):
+        assert client.delete(f"/api/documents/{name}").status_code == 200
+
+
 def test_upload_cannot_shadow_course_document(client):
     r = upload(client, "coffee.md", "冒名顶替的内容。\n")
     assert r.status_code == 409 and "同名" in r.json()["detail"]

@@ -46,7 +46,7 @@ from helpers.knowledge.collection import corrupt_store_error, forget_clients
 from helpers.knowledge.process import ProcessClient, StoreProcessGone
 from helpers.llm import default_model, get_chat_model
 from helpers.providers import get_provider
-from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain, locator
+from helpers.rag import UNKNOWN_SOURCE, RagAnswer, RagChain, build_rag_chain, injection_lines, locator
 
 UPLOADS_DIR: Path = DATA_DIR / "uploads"
 log = logging.getLogger("helpers.app")
@@ -91,6 +91,7 @@ class UploadResult:
     status: str
     chunks: int
     report: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # 入库了，但值得看一眼的地方（例如疑似提示注入）
 
 
 # 助手里每个文件的上限：100 万字（约 3 MB 中文，切出四千多块），加载与切块 20 秒。2 核上这样一个文件连嵌入、
@@ -459,7 +460,18 @@ class Assistant:
             if backup is not None:
                 backup.unlink(missing_ok=True)
         return UploadResult(name, True, status.status, report.chunks_added,
-                            [str(f) for f in report.files])
+                            [str(f) for f in report.files], self.injection_warnings(name))
+
+    def injection_warnings(self, name: str) -> list[str]:
+        """上传的文档里像注入指令的句子（第 5 章 5.6 节）：照常入库，只提醒；回答时它们仍只是资料（第 7 章）。"""
+        got = self.kb.collection.get(where={"file": name}, include=["documents"])
+        found = [line for text in got["documents"] or [] for line in injection_lines(text or "")]
+        if not found:
+            return []
+        shown = "；".join(f"“{line}”" for line in dict.fromkeys(found))  # 相邻块重叠时同一句只说一次
+        log.warning("上传的 %s 含疑似提示注入的文字：%s", name, shown)
+        return [f"{name} 里有像是给模型下指令的文字（疑似提示注入）：{shown}。已照常入库：回答时这些文字只作为资料"
+                "（分隔符已中和，系统提示要求不执行资料里的指令），但请确认文档来源可信"]
 
     def _rollback(self, target: Path, backup: Path | None, reingest: bool) -> None:
         """上传失败：删掉新文件、恢复旧版本；入库中途出错时把旧版本重新入库。"""

@@ -97,6 +97,7 @@ def create_ui(assistant: Assistant) -> gr.Blocks:
             try:
                 result = assistant.upload(path.name, data)
                 lines += [f"- ✔ {line}" for line in result.report]
+                lines += [f"- ⚠ {line}" for line in result.warnings]
             except AppError as exc:
                 lines.append(f"- ✘ {exc.message}")
         return ("\n".join(lines) or "没有选择文件", _documents_table(assistant),
