@@ -56,6 +56,7 @@ class Settings:
     llm_cache: bool = False
     chroma_host: str | None = None
     chroma_port: int = 8000
+    chroma_token: str | None = None  # Chroma 服务前面那道门要的令牌（请求头 X-Chroma-Token，见 docker-compose.yml）
     vector_db_dir: Path = VECTOR_DB_DIR
     app_token: str | None = None
     api_keys: Mapping[str, str] = field(default_factory=dict)
@@ -67,7 +68,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "api_keys":
                 value = {k: mask_secret(v) for k, v in value.items()}
-            elif f.name == "app_token" and value:
+            elif f.name in {"app_token", "chroma_token"} and value:
                 value = mask_secret(value)
             parts.append(f"{f.name}={value!r}")
         return "Settings(" + ", ".join(parts) + ")"
@@ -157,6 +158,8 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> Settings
         values["chroma_host"] = env["CHROMA_HOST"]
     if "CHROMA_PORT" in env:
         values["chroma_port"] = _to_number("CHROMA_PORT", env["CHROMA_PORT"], int)
+    if "CHROMA_TOKEN" in env:
+        values["chroma_token"] = env["CHROMA_TOKEN"] or None
     if "VECTOR_DB_DIR" in env:
         p = Path(env["VECTOR_DB_DIR"]).expanduser()
         values["vector_db_dir"] = p if p.is_absolute() else PROJECT_ROOT / p

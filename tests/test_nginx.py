@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -22,21 +20,9 @@ import pytest
 from helpers.app import create_app
 from helpers.config import PROJECT_ROOT
 from tests.support.factories import make_assistant
-from tests.support.servers import free_port, serve_in_thread
+from tests.support.servers import free_port, nginx_or_skip, serve_in_thread
 
 CONF = PROJECT_ROOT / "docker" / "nginx" / "kb.conf"
-NO_NGINX = "没有找到 nginx：运行 apt-get install nginx-light（或 nginx）"
-
-
-def nginx_or_skip() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None)
-    if found:
-        return found
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(NO_NGINX)
-    pytest.skip(NO_NGINX)
-
-
 def self_signed(folder: Path) -> None:
     """kb.example.com 的自签证书（一天有效），写成 fullchain.pem / privkey.pem。"""
     from cryptography import x509

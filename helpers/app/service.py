@@ -266,7 +266,7 @@ class Assistant:
     def secrets(self) -> list[str]:
         """不能出现在日志与错误说明里的值：各提供方的密钥与访问令牌（第 7 章）。"""
         keys = getattr(self.settings, "api_keys", None) or {}
-        return [v for v in [*keys.values(), self.config.token] if v]
+        return [v for v in [*keys.values(), self.config.token, getattr(self.settings, "chroma_token", None)] if v]
 
     # ---- 状态 ----
     def health(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
-from helpers.config import Settings
+from helpers.config import ConfigError, Settings
 from helpers.errors import StoreCorruptError
 from helpers.offline import embeddings as offline_emb
 
@@ -72,6 +72,23 @@ def corrupt_store_error(exc: BaseException, path: str | Path) -> StoreCorruptErr
     return StoreCorruptError(f"向量库文件损坏，无法打开（{Path(path) / 'chroma.sqlite3'}：{reason}）：{REBUILD_HINT}")
 
 
+CHROMA_TOKEN_HEADER = "X-Chroma-Token"
+
+
+def chroma_server_error(exc: BaseException, settings: Settings) -> ConfigError | None:
+    """连 Chroma 服务时被拒（401/403）或连不上：换成一句带改法的中文；认不出就返回 None（第 7 章）。"""
+    text = str(exc)
+    where = f"{settings.chroma_host}:{settings.chroma_port}"
+    if "401" in text or "403" in text or "Unauthorized" in text or "Forbidden" in text:
+        told = "CHROMA_TOKEN 不对" if settings.chroma_token else "没有设置 CHROMA_TOKEN"
+        return ConfigError(f"Chroma 服务 {where} 拒绝了请求（{told}）：在 .env 里写上 Chroma 前面那道门的令牌"
+                           "（docker-compose.yml 里的 CHROMA_TOKEN）")
+    if "Could not connect" in text or "Connection refused" in text:
+        return ConfigError(f"连不上 Chroma 服务 {where}：先启动它（chroma run，见第 4 章 4.8 节），或检查 CHROMA_HOST、"
+                           "CHROMA_PORT")
+    return None
+
+
 def make_client(settings: Settings, persist_dir: str | Path | None = None) -> ClientAPI:
     """Chroma 客户端：默认嵌入式 PersistentClient；设置了 CHROMA_HOST 就连 Chroma 服务（第 4 章）。"""
     # chromadb 导入要 3–4 秒：用到时才导入，只用加载/切分的章节不必等
@@ -80,8 +97,14 @@ def make_client(settings: Settings, persist_dir: str | Path | None = None) -> Cl
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if persist_dir is None and settings.chroma_host:
-        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
-                                   settings=chroma_settings)
+        # chroma run（1.x 的 Rust 服务）自己不查身份（chroma-core/chroma#4965，2026-12-01 仍未关闭）：
+        # docker-compose.yml 在它前面放一道 Nginx 门，只放行带 X-Chroma-Token 的请求
+        headers = {CHROMA_TOKEN_HEADER: settings.chroma_token} if settings.chroma_token else None
+        try:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, headers=headers,
+                                       settings=chroma_settings)
+        except Exception as exc:
+            raise chroma_server_error(exc, settings) or exc from None
     path = Path(persist_dir) if persist_dir is not None else Path(settings.vector_db_dir)
     path.mkdir(parents=True, exist_ok=True)
     try:

@@ -6,15 +6,31 @@ free_port、wait_until_up、stop_process 也是 helpers.app.server.serve_in_subp
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 
 from helpers.app.server import free_port, serve_in_subprocess, stop_process, wait_until_up
 from helpers.offline.background import serve_app
 
-__all__ = ["free_port", "serve_in_subprocess", "serve_in_thread", "stop_process", "wait_until_up"]
+__all__ = ["free_port", "nginx_or_skip", "serve_in_subprocess", "serve_in_thread", "stop_process", "wait_until_up"]
+
+NO_NGINX = "没有找到 nginx：运行 apt-get install nginx-light（或 nginx）"
+
+
+def nginx_or_skip() -> str:
+    """本机的 nginx；没有时跳过并说明怎么装，CI（CI=true）里算失败。"""
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None)
+    if found:
+        return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(NO_NGINX)
+    pytest.skip(NO_NGINX)
 
 
 @contextmanager
