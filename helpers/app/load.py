@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,14 +47,16 @@ class LoadResult:
     max_ms: float
     throughput_rps: float
     first_token_p50_ms: float | None = None
+    answering_peak: int | None = None  # 经界面压测时：同一时刻最多有几个回答正在流式输出（看得出是不是排着队一个个答）
 
     def line(self) -> str:
         """一行中文摘要（第 7 章）。"""
         ttft = (f"，首字 p50 {self.first_token_p50_ms:.0f} ms"
                 if self.first_token_p50_ms is not None else "")
+        peak = f"，同一时刻最多 {self.answering_peak} 个回答在输出" if self.answering_peak is not None else ""
         return (f"并发 {self.clients:>3}：{self.requests} 个请求，{self.errors} 个错误，"
                 f"延迟 p50 {self.p50_ms:.0f} ms、p95 {self.p95_ms:.0f} ms、最大 {self.max_ms:.0f} ms"
-                f"{ttft}，吞吐 {self.throughput_rps:.1f} 请求/秒")
+                f"{ttft}，吞吐 {self.throughput_rps:.1f} 请求/秒{peak}")
 
 
 def percentile_or_nan(values: list[float], q: float) -> float:
@@ -131,8 +134,74 @@ async def run_level(base_url: str, clients: int, requests: int, stream: bool = F
     )
 
 
+def peak_overlap(spans: list[tuple[float, float]]) -> int:
+    """一组 (开始, 结束) 时间段里，同一时刻最多有几段重叠（第 7 章）。"""
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def ui_level(base_url: str, clients: int, requests: int, token: str | None = None) -> LoadResult:
+    """经界面压测：走浏览器同一条路（Gradio 的排队与 /respond 流式输出，用 gradio_client），统计延迟、首字，
+    以及同一时刻最多几个回答在输出——界面若一次只答一个，这个数就是 1（第 7 章）。"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    queue = list(range(requests))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    firsts: list[float] = []
+    spans: list[tuple[float, float]] = []
+    errors = 0
+
+    def worker() -> None:
+        nonlocal errors
+        client = Client(base_url + "/", auth=("user", token) if token else None, verbose=False)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                i = queue.pop()
+            start, first = time.perf_counter(), None
+            try:
+                job = client.submit(QUESTIONS[i % len(QUESTIONS)], [], f"load-{i}", api_name="/respond")
+                for _update in job:  # 每一段流式输出到达一次
+                    first = first or time.perf_counter()
+                _, history = job.result()
+                if not history or history[-1]["role"] != "assistant":
+                    raise ValueError("界面没有给出回答")
+                end = time.perf_counter()
+                with lock:
+                    latencies.append(end - start)
+                    firsts.append((first or end) - start)
+                    spans.append((first or end, end))
+            except Exception as exc:  # 记一次错误，继续压
+                with lock:
+                    errors += 1
+                print(f"  错误：{type(exc).__name__}: {exc}", file=sys.stderr)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        for future in [pool.submit(worker) for _ in range(clients)]:
+            future.result()
+    wall = time.perf_counter() - started
+    ms = sorted(x * 1000 for x in latencies)
+    return LoadResult(
+        clients=clients, requests=requests, errors=errors,
+        p50_ms=round(percentile_or_nan(ms, 50), 1), p95_ms=round(percentile_or_nan(ms, 95), 1),
+        max_ms=round(max(ms) if ms else float("nan"), 1),
+        throughput_rps=round(len(latencies) / wall, 2) if wall else 0.0,
+        first_token_p50_ms=round(percentile_or_nan(sorted(x * 1000 for x in firsts), 50), 1) if firsts else None,
+        answering_peak=peak_overlap(spans),
+    )
+
+
 def run(base_url: str, levels: list[int], requests: int, stream: bool = False,
-        token: str | None = None, max_seconds: float = 600.0) -> list[LoadResult]:
+        token: str | None = None, max_seconds: float = 600.0, ui: bool = False) -> list[LoadResult]:
     """按并发数逐级压测；总时长超过 max_seconds 就不再开始下一级。"""
     host = urlparse(base_url).hostname
     if host not in _LOOPBACK:
@@ -145,8 +214,12 @@ def run(base_url: str, levels: list[int], requests: int, stream: bool = False,
             break
         # 先热身：每个进程的首个请求要加载分词词典、建 BM25 索引，不计入结果
         warm = min(clients, 8)
-        asyncio.run(run_level(base_url, warm, warm, stream, token=token))
-        result = asyncio.run(run_level(base_url, clients, requests, stream, token=token))
+        if ui:
+            ui_level(base_url, warm, warm, token)
+            result = ui_level(base_url, clients, requests, token)
+        else:
+            asyncio.run(run_level(base_url, warm, warm, stream, token=token))
+            result = asyncio.run(run_level(base_url, clients, requests, stream, token=token))
         print(result.line(), flush=True)
         results.append(result)
     return results
@@ -160,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=64, help="每一级的请求总数（默认 64，上限 2000）")
     parser.add_argument("--url", help="压测已运行的服务（只允许本机地址）；不给则自动启动")
     parser.add_argument("--stream", action="store_true", help="压流式接口，并统计首字时间")
+    parser.add_argument("--ui", action="store_true",
+                        help="经界面压测（Gradio 的排队与流式输出，和浏览器同一条路），并统计同时在输出的回答数")
     parser.add_argument("--workers", type=int, default=1, help="自动启动服务时的进程数")
     parser.add_argument("--token", help="服务设置了 APP_TOKEN 时填写")
     parser.add_argument("--max-seconds", type=float, default=600, help="总时长上限（秒）")
@@ -171,16 +246,21 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.requests <= 2000:
         parser.error("--requests 须在 1 到 2000 之间")
 
+    if args.ui and (args.stream or args.workers > 1):
+        parser.error("--ui 走界面：不能与 --stream 或 --workers 大于 1 同用（界面只能单进程，见第 7 章 7.8 节）")
+
     def go(base: str) -> list[LoadResult]:
-        mode = "流式 /api/chat/stream" if args.stream else "/api/chat"
+        mode = "界面 /gradio_api（/respond）" if args.ui else "流式 /api/chat/stream" if args.stream else "/api/chat"
         print(f"压测 {mode}：每级 {args.requests} 个请求", flush=True)
-        return run(base, levels, args.requests, args.stream, args.token, args.max_seconds)
+        return run(base, levels, args.requests, args.stream, args.token, args.max_seconds, ui=args.ui)
 
     if args.url:
         results = go(args.url.rstrip("/"))
     else:
-        print(f"启动服务（{args.workers} 个进程，只有 API）…", flush=True)
-        with serve_in_subprocess("--no-ui", "--workers", str(args.workers)) as base:
+        what = "界面与 API" if args.ui else "只有 API"
+        print(f"启动服务（{args.workers} 个进程，{what}）…", flush=True)
+        flags = ([] if args.ui else ["--no-ui"]) + ["--workers", str(args.workers)]
+        with serve_in_subprocess(*flags) as base:
             results = go(base)
     return finish(results, args.json, "results")
 

@@ -463,7 +463,8 @@ class Assistant:
                             [str(f) for f in report.files], self.injection_warnings(name))
 
     def injection_warnings(self, name: str) -> list[str]:
-        """上传的文档里像注入指令的句子（第 5 章 5.6 节）：照常入库，只提醒；回答时它们仍只是资料（第 7 章）。"""
+        """上传的文档里像注入指令的句子：照常入库，只提醒；回答时它们仍只是资料（第 7 章）。"""
+        # 检查的说法与第 5 章 5.6 节一致：分隔符中和、系统提示里的规则之外的第三层
         got = self.kb.collection.get(where={"file": name}, include=["documents"])
         found = [line for text in got["documents"] or [] for line in injection_lines(text or "")]
         if not found:
