@@ -123,6 +123,7 @@ class Provider:
 # ---- 各家的规则：每组规则写明出处与核对日期（CHECKED）；"未能核实"表示没找到 2025 年以后的一手出处
 _OPENAI_RULES = Rules(
     temperature_max=2.0,
+    thinking_by_default=True,  # gpt-6-luna 是推理模型；课程发 reasoning_effort="none" 关掉（见 reasoning_off_models）
     # o 系列与 gpt-5 / gpt-5-mini / gpt-5-nano 只接受默认温度 1；GPT-6 Sol/Luna、GPT-5.6 要 reasoning_effort="none"
     # 才接受别的温度（GPT-6 Astra 不支持 none，只能 1；gpt-6.1-* 是否支持 none 未能核实）
     fixed_temperature_models=("o1*", "o3*", "o4*", "gpt-5", "gpt-5-mini*", "gpt-5-nano*", "gpt-5-20*",
@@ -240,6 +241,7 @@ _MOONSHOT_RULES = Rules(
     embed_batch=0,
 )
 _LOCAL_RULES = Rules(
+    thinking_by_default=None,  # 看本地跑的是哪个模型（Qwen3 有思考模式）与启动参数（vLLM 的 --reasoning-parser）
     temperature_source=f"OpenAI 兼容本地服务，按 OpenAI 的 [0, 2]；{CHECKED}",
     stream_usage_source=f"ogx-ai/ogx PR #5011（Ollama v0.5.2 起支持 stream_options）；{CHECKED}",
     n=None, seed=True,
