@@ -18,7 +18,7 @@ import yaml
 from helpers.config import PROJECT_ROOT, ConfigError, load_settings
 from tests.support.corpus import write_corpus
 from tests.support.factories import small_kb
-from tests.support.servers import free_port, nginx_or_skip, stop_process, wait_until_up
+from tests.support.servers import free_port, nginx_main_conf, nginx_or_skip, stop_process, wait_until_up
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 GATE = PROJECT_ROOT / "docker" / "nginx" / "chroma-gate.conf.template"
@@ -64,13 +64,8 @@ def _gate_config(folder: Path, listen: int, upstream: int) -> Path:
         assert old in text, old
         text = text.replace(old, new)
     (folder / "gate.conf").write_text(text, encoding="utf-8")
-    main = folder / "nginx.conf"
-    main.write_text(f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
-                    f"http {{\n  access_log off;\n  client_body_temp_path {folder}/body;\n"
-                    f"  proxy_temp_path {folder}/proxy;\n"
-                    # 以 root 运行时 worker 是 nobody，写不进 pytest 的临时目录：请求体整个留在内存里
-                    f"  client_body_buffer_size 64m;\n  include {folder}/gate.conf;\n}}\n", encoding="utf-8")
-    return main
+    # 以 root 运行时 worker 是 nobody，写不进 pytest 的临时目录：请求体整个留在内存里
+    return nginx_main_conf(folder, folder / "gate.conf", extra="  client_body_buffer_size 64m;\n")
 
 
 def test_the_gate_config_passes_nginx_t(tmp_path):

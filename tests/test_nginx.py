@@ -20,7 +20,7 @@ import pytest
 from helpers.app import create_app
 from helpers.config import PROJECT_ROOT
 from tests.support.factories import make_assistant
-from tests.support.servers import free_port, nginx_or_skip, serve_in_thread
+from tests.support.servers import free_port, nginx_main_conf, nginx_or_skip, serve_in_thread
 
 CONF = PROJECT_ROOT / "docker" / "nginx" / "kb.conf"
 def self_signed(folder: Path) -> None:
@@ -52,11 +52,7 @@ def local_config(folder: Path, upstream: int, http_port: int, https_port: int) -
         assert old in text, old
         text = text.replace(old, new)
     (folder / "kb.conf").write_text(text, encoding="utf-8")
-    main = folder / "nginx.conf"
-    main.write_text(f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
-                    f"http {{\n  access_log off;\n  client_body_temp_path {folder}/body;\n"
-                    f"  proxy_temp_path {folder}/proxy;\n  include {folder}/kb.conf;\n}}\n", encoding="utf-8")
-    return main
+    return nginx_main_conf(folder, folder / "kb.conf")
 
 
 def test_the_course_config_passes_nginx_t(tmp_path: Path) -> None:

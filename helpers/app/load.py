@@ -64,6 +64,20 @@ def percentile_or_nan(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def summarize(clients: int, requests: int, errors: int, latencies: list[float], firsts: list[float], wall: float,
+              **extra: Any) -> LoadResult:
+    """一轮压测的统计：延迟（秒）换成毫秒的 p50/p95/最大、吞吐、首字 p50（第 7 章）。"""
+    ms = sorted(x * 1000 for x in latencies)
+    return LoadResult(
+        clients=clients, requests=requests, errors=errors,
+        p50_ms=round(percentile_or_nan(ms, 50), 1), p95_ms=round(percentile_or_nan(ms, 95), 1),
+        max_ms=round(max(ms) if ms else float("nan"), 1),
+        throughput_rps=round(len(latencies) / wall, 2) if wall else 0.0,
+        first_token_p50_ms=round(percentile_or_nan(sorted(x * 1000 for x in firsts), 50), 1) if firsts else None,
+        **extra,
+    )
+
+
 async def ask_once(client: httpx.AsyncClient, question: str, stream: bool
                ) -> tuple[float, float | None]:
     """发一个问答请求，返回 (总耗时, 首字耗时)；失败抛异常（第 7 章）。"""
@@ -123,15 +137,7 @@ async def run_level(base_url: str, clients: int, requests: int, stream: bool = F
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - start
 
-    ms = sorted(x * 1000 for x in latencies)
-    return LoadResult(
-        clients=clients, requests=requests, errors=errors,
-        p50_ms=round(percentile_or_nan(ms, 50), 1), p95_ms=round(percentile_or_nan(ms, 95), 1),
-        max_ms=round(max(ms) if ms else float("nan"), 1),
-        throughput_rps=round(len(latencies) / wall, 2) if wall else 0.0,
-        first_token_p50_ms=round(percentile_or_nan(sorted(x * 1000 for x in firsts), 50), 1)
-        if firsts else None,
-    )
+    return summarize(clients, requests, errors, latencies, firsts, wall)
 
 
 def peak_overlap(spans: list[tuple[float, float]]) -> int:
@@ -189,15 +195,7 @@ def ui_level(base_url: str, clients: int, requests: int, token: str | None = Non
         for future in [pool.submit(worker) for _ in range(clients)]:
             future.result()
     wall = time.perf_counter() - started
-    ms = sorted(x * 1000 for x in latencies)
-    return LoadResult(
-        clients=clients, requests=requests, errors=errors,
-        p50_ms=round(percentile_or_nan(ms, 50), 1), p95_ms=round(percentile_or_nan(ms, 95), 1),
-        max_ms=round(max(ms) if ms else float("nan"), 1),
-        throughput_rps=round(len(latencies) / wall, 2) if wall else 0.0,
-        first_token_p50_ms=round(percentile_or_nan(sorted(x * 1000 for x in firsts), 50), 1) if firsts else None,
-        answering_peak=peak_overlap(spans),
-    )
+    return summarize(clients, requests, errors, latencies, firsts, wall, answering_peak=peak_overlap(spans))
 
 
 def run(base_url: str, levels: list[int], requests: int, stream: bool = False,

@@ -18,9 +18,19 @@ from fastapi import FastAPI
 from helpers.app.server import free_port, serve_in_subprocess, stop_process, wait_until_up
 from helpers.offline.background import serve_app
 
-__all__ = ["free_port", "nginx_or_skip", "serve_in_subprocess", "serve_in_thread", "stop_process", "wait_until_up"]
+__all__ = ["free_port", "nginx_main_conf", "nginx_or_skip", "serve_in_subprocess", "serve_in_thread", "stop_process",
+           "wait_until_up"]
 
 NO_NGINX = "没有找到 nginx：运行 apt-get install nginx-light（或 nginx）"
+
+
+def nginx_main_conf(folder: Path, include: Path, extra: str = "") -> Path:
+    """包住一份 server 配置的最小 nginx.conf：pid、日志与临时目录都在 folder 里（不用 root 的路径）。"""
+    main = folder / "nginx.conf"
+    main.write_text(f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
+                    f"http {{\n  access_log off;\n  client_body_temp_path {folder}/body;\n"
+                    f"  proxy_temp_path {folder}/proxy;\n{extra}  include {include};\n}}\n", encoding="utf-8")
+    return main
 
 
 def nginx_or_skip() -> str:
