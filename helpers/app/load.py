@@ -47,13 +47,13 @@ class LoadResult:
     max_ms: float
     throughput_rps: float
     first_token_p50_ms: float | None = None
-    answering_peak: int | None = None  # 经界面压测时：同一时刻最多有几个回答正在流式输出（看得出是不是排着队一个个答）
+    answering_peak: int | None = None  # 经界面压测时：服务端同一时刻最多在回答几个（看得出是不是排着队一个个答）
 
     def line(self) -> str:
         """一行中文摘要（第 7 章）。"""
         ttft = (f"，首字 p50 {self.first_token_p50_ms:.0f} ms"
                 if self.first_token_p50_ms is not None else "")
-        peak = f"，同一时刻最多 {self.answering_peak} 个回答在输出" if self.answering_peak is not None else ""
+        peak = f"，服务端同一时刻最多在答 {self.answering_peak} 个" if self.answering_peak is not None else ""
         return (f"并发 {self.clients:>3}：{self.requests} 个请求，{self.errors} 个错误，"
                 f"延迟 p50 {self.p50_ms:.0f} ms、p95 {self.p95_ms:.0f} ms、最大 {self.max_ms:.0f} ms"
                 f"{ttft}，吞吐 {self.throughput_rps:.1f} 请求/秒{peak}")
@@ -140,19 +140,10 @@ async def run_level(base_url: str, clients: int, requests: int, stream: bool = F
     return summarize(clients, requests, errors, latencies, firsts, wall)
 
 
-def peak_overlap(spans: list[tuple[float, float]]) -> int:
-    """一组 (开始, 结束) 时间段里，同一时刻最多有几段重叠（第 7 章）。"""
-    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
-    now = peak = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
-
-
 def ui_level(base_url: str, clients: int, requests: int, token: str | None = None) -> LoadResult:
     """经界面压测：走浏览器同一条路（Gradio 的排队与 /respond 流式输出，用 gradio_client），统计延迟、首字，
-    以及同一时刻最多几个回答在输出——界面若一次只答一个，这个数就是 1（第 7 章）。"""
+    以及服务端同一时刻最多在回答几个（每 20 ms 读一次 /health 的 chats_answering）——界面若一次只答一个，
+    这个数就是 1（第 7 章）。"""
     from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client
@@ -161,8 +152,18 @@ def ui_level(base_url: str, clients: int, requests: int, token: str | None = Non
     lock = threading.Lock()
     latencies: list[float] = []
     firsts: list[float] = []
-    spans: list[tuple[float, float]] = []
     errors = 0
+    answering = [0]
+    done = threading.Event()
+
+    def sample() -> None:  # 服务端的计数：排队等着的不算，正在检索、生成的才算
+        with httpx.Client(base_url=base_url, timeout=5) as http:
+            while not done.is_set():
+                try:
+                    answering.append(int(http.get("/health").json().get("chats_answering", 0)))
+                except (httpx.HTTPError, ValueError):
+                    pass
+                done.wait(0.02)
 
     def worker() -> None:
         nonlocal errors
@@ -184,18 +185,23 @@ def ui_level(base_url: str, clients: int, requests: int, token: str | None = Non
                 with lock:
                     latencies.append(end - start)
                     firsts.append((first or end) - start)
-                    spans.append((first or end, end))
             except Exception as exc:  # 记一次错误，继续压
                 with lock:
                     errors += 1
                 print(f"  错误：{type(exc).__name__}: {exc}", file=sys.stderr)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for future in [pool.submit(worker) for _ in range(clients)]:
-            future.result()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            for future in [pool.submit(worker) for _ in range(clients)]:
+                future.result()
+    finally:
+        done.set()
+        sampler.join()
     wall = time.perf_counter() - started
-    return summarize(clients, requests, errors, latencies, firsts, wall, answering_peak=peak_overlap(spans))
+    return summarize(clients, requests, errors, latencies, firsts, wall, answering_peak=max(answering))
 
 
 def run(base_url: str, levels: list[int], requests: int, stream: bool = False,

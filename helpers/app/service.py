@@ -8,7 +8,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,27 @@ class _Sessions:
             store.clear(session_id)
 
 
+class ChatGauge:
+    """正在回答的问题有几个、启动以来最多同时几个（/health 报告；看得出界面与接口是不是在同时回答）（第 7 章）。"""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """回答一个问题期间计一个数（第 7 章）。"""
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
 class Assistant:
     """个人知识库助手：把知识库、检索问答链和会话历史组装在一起（第 7 章）。"""
 
@@ -246,6 +268,7 @@ class Assistant:
         self.llm = llm or get_chat_model(settings=self.settings)
         self.embeddings = embeddings or kb.embeddings
         self._write_lock = threading.Lock()
+        self.chats = ChatGauge()
         # 检索器每次提问都去查知识库（BM25 索引在写入后自动重建），上传后不必重建问答链
         retriever = kb.as_retriever(kind=self.config.retriever_kind, k=self.config.k)
         self.chain: RagChain = build_rag_chain(
@@ -286,6 +309,8 @@ class Assistant:
             "vector_store": f"chroma-server {host}:{self.settings.chroma_port}" if host
             else "chroma-embedded（子进程）" if isinstance(self.kb.client, ProcessClient) else "chroma-embedded",
             "auth": bool(self.config.token),
+            "chats_answering": self.chats.now,  # 此刻正在回答的问题数（界面与接口合计）
+            "chats_peak": self.chats.peak,  # 启动以来最多同时回答几个
         }
 
     def warm_up(self) -> None:
@@ -303,12 +328,20 @@ class Assistant:
     def ask(self, question: Any, session_id: str | None = None) -> RagAnswer:
         """回答一个问题；出错时抛出异常，历史不受影响（第 7 章）。"""
         question = validate_question(question, self.config.max_question_chars)
-        return self.chain.invoke(question, validate_session_id(session_id))
+        with self.chats.answering():
+            return self.chain.invoke(question, validate_session_id(session_id))
 
     def astream(self, question: Any, session_id: str | None = None) -> AsyncIterator[str | RagAnswer]:
         """异步的流式回答（API 与界面用）：问题先在这里检查，不合格立即抛出 AppError（第 7 章）。"""
         question = validate_question(question, self.config.max_question_chars)
-        return self.chain.astream(question, validate_session_id(session_id))
+        return self._counted(self.chain.astream(question, validate_session_id(session_id)))
+
+    async def _counted(self, pieces: AsyncIterator[str | RagAnswer]) -> AsyncIterator[str | RagAnswer]:
+        """流式回答期间计数；调用方提前关掉（客户端断开）时也关掉上游，模型调用随之取消。"""
+        with self.chats.answering():
+            async with aclosing(pieces) as upstream:
+                async for piece in upstream:
+                    yield piece
 
     def explain_failure(self, exc: BaseException) -> tuple[int, str]:
         """回答失败时给用户的 (状态码, 一句中文)；异常原文遮盖密钥后只写进日志（第 7 章）。"""
