@@ -32,7 +32,7 @@ from helpers.config import (
     mask_secret,
 )
 from helpers.course.notebook import cjk_font_path
-from helpers.errors import explain_provider_error
+from helpers.errors import explain_provider_error, is_missing_model
 from helpers.llm import default_model, get_chat_model, get_embeddings, get_openai_client
 from helpers.providers import PROVIDERS, Provider, get_provider
 
@@ -191,13 +191,6 @@ def start_hint(settings: Settings, spec: Provider, model: str) -> str | None:
     return None
 
 
-def _is_model_error(exc: BaseException) -> bool:
-    status = getattr(exc, "status_code", None)
-    text = str(getattr(exc, "message", "") or exc).lower()
-    return status in {400, 404} and "model" in text and any(
-        w in text for w in ("not exist", "not found", "does not exist", "模型不存在", "1211", "no such"))
-
-
 def available_models(settings: Settings, spec: Provider, *, embedding: bool = False, limit: int = 4) -> str | None:
     """模型不存在时问一次厂商的 GET /models，列出几个现有的名字；没有这个接口或出错时为 None（第 2 章）。"""
     try:
@@ -226,7 +219,7 @@ def _explain(exc: BaseException, settings: Settings, spec: Provider, *, model: s
              model_env: str = "LLM_MODEL") -> str:
     """把一次探测的异常翻译成一句中文，带上本提供方的变量名、地址与地域提示。"""
     embedding = model_env == "EMBEDDING_MODEL"
-    known = available_models(settings, spec, embedding=embedding) if _is_model_error(exc) else None
+    known = available_models(settings, spec, embedding=embedding) if is_missing_model(exc) else None
     return explain_provider_error(
         exc, key_env=spec.key_env, key_url=spec.key_url, timeout=PROBE_TIMEOUT,
         model=model, model_env=model_env, temperature=None if embedding else sent_temperature(settings),

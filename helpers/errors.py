@@ -186,6 +186,11 @@ def _doctor_reason(exc: BaseException, kind: str) -> str | None:
     return None
 
 
+def is_missing_model(exc: BaseException) -> bool:
+    """厂商说"没有这个模型"（已下线或拼错，不含 Ollama 的"还没 pull"）：环境检查据此列出现有的模型（第 2 章）。"""
+    return _doctor_reason(exc, provider_error_kind(exc)) == "model"
+
+
 def _doctor_line(exc: BaseException, kind: str, key_env: str | None, key_url: str | None,
                  timeout: float | None, hints: dict[str, str | float | None] | None = None) -> str:
     """环境检查（doctor）的说法：面向正在配置 .env 的人；hints 给出模型、温度、地址等，说法更具体。"""

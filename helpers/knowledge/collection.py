@@ -6,7 +6,7 @@ import hashlib
 import re
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -202,17 +202,21 @@ def _wrote(collection: Collection, change: Change) -> None:
         listener.record(gen, change)
 
 
-def all_metadatas(collection: Collection, page: int = PAGE) -> list[dict[str, Any]]:
-    """分页读出全部块的元数据；读的途中本进程不删改块（否则页会错位，Chroma 还会报 "Error finding id"）（第 4 章）。"""
-    metas: list[dict[str, Any]] = []
+def _pages(collection: Collection, page: int) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+    """分页读出全部块的 (id 列表, 元数据列表)，一页一页产出；读的途中本进程不删改块（持着 io_lock）。"""
     offset = 0
     with io_lock(collection):
         while True:
             got = collection.get(include=["metadatas"], limit=page, offset=offset)
-            metas.extend(m or {} for m in got["metadatas"])
+            yield list(got["ids"]), [m or {} for m in got["metadatas"]]
             if len(got["ids"]) < page:
-                return metas
+                return
             offset += page
+
+
+def all_metadatas(collection: Collection, page: int = PAGE) -> list[dict[str, Any]]:
+    """分页读出全部块的元数据；读的途中本进程不删改块（否则页会错位，Chroma 还会报 "Error finding id"）（第 4 章）。"""
+    return [meta for _, metas in _pages(collection, page) for meta in metas]
 
 
 def source_of(meta: dict[str, Any]) -> str:
@@ -238,19 +242,13 @@ def existing(collection: Collection, source: str) -> tuple[list[str], list[dict[
 def existing_by_file(collection: Collection, page: int = PAGE) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
     """全部已入库文件的块，按文件名分组：{文件: (id 列表, 元数据列表)}；一次分页读完，代替逐个文件查（第 4 章）。"""
     found: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
-    offset = 0
-    with io_lock(collection):
-        while True:
-            got = collection.get(include=["metadatas"], limit=page, offset=offset)
-            for cid, meta in zip(got["ids"], got["metadatas"]):
-                meta = meta or {}
-                if "file" in meta:
-                    ids, metas = found.setdefault(str(meta["file"]), ([], []))
-                    ids.append(cid)
-                    metas.append(meta)
-            if len(got["ids"]) < page:
-                return found
-            offset += page
+    for ids, metas in _pages(collection, page):
+        for cid, meta in zip(ids, metas):
+            if "file" in meta:
+                file_ids, file_metas = found.setdefault(str(meta["file"]), ([], []))
+                file_ids.append(cid)
+                file_metas.append(meta)
+    return found
 
 
 def add(collection: Collection, ids: list[str], embeddings: Any, documents: list[str],
