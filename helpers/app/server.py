@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         return _start(args, held)
 
 
-
 # Gradio 的排队（queue/join、queue/data）与登录令牌都存在各自进程的内存里：多进程时同一个浏览器的请求落到别的进程，
 # 就是 "Session not found" 或随机的 401（gradio-app/gradio#9332、#10487；#10487 到 2026-12-01 仍未解决）
 UI_NEEDS_ONE_PROCESS = ("界面（Gradio）不能多进程运行：它的排队与登录状态只在各自进程里，请求落到别的进程就会报 "
