@@ -162,3 +162,28 @@ def test_an_updated_bm25_index_scores_like_a_fresh_build(analyzer: str) -> None:
     grown = old.updated(keep, new)
     for query in ("桂花拿铁", "银杏树龄", "式(9.35)", "书店哪天休息", "302"):
         assert np.allclose(grown.score(query), fresh.score(query)), query
+
+
+def test_a_reader_building_an_index_during_a_refresh_does_not_break_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """写入方增量更新旧副本的 BM25 索引时，另一个读者正好给旧副本建字级索引（CI 里真出过：
+    RuntimeError: dictionary changed size during iteration，问答返回 500）。"""
+    corpus = write_corpus(tmp_path / "corpus", PLACES)
+    up = tmp_path / "up"
+    up.mkdir()
+    kb = synced_kb(corpus, tmp_path / "db")
+    kb.warm(("word",))  # 旧副本只有词级索引
+    old = kb.index.current()
+    assert set(old.indexes) == {"word"}
+    real = BM25Index.updated
+
+    def updated_while_another_reader_builds(self: BM25Index, *args: object, **kw: object) -> BM25Index:
+        old.bm25("char")  # 这一刻另一个读者建好了字级索引
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(BM25Index, "updated", updated_while_another_reader_builds)
+    (up / "shop.md").write_text("# 拾光书店\n\n拾光书店周一休息。\n", encoding="utf-8")
+    kb.ingest([up / "shop.md"], root=up)
+    new = kb.index.peek()  # 更新失败时写入方会丢掉副本（peek 得 None），读者那边则直接报错
+    assert new is not None and new is not old and "word" in new.indexes
+    assert kb.hybrid("拾光书店", 1)[0][0].metadata["source"] == "shop.md"

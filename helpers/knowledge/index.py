@@ -191,7 +191,7 @@ def _apply(snap: _Snapshot, changes: list[coll.Change], version: tuple[int, int]
     if updated and snap.index_text is not None:  # 建索引的文字可能随元数据变（如标题路径）：新副本里重建
         return new
     fresh = [new.text(d) for d in docs[len(keep) :]]
-    for analyzer, index in snap.indexes.items():
+    for analyzer, index in tuple(snap.indexes.items()):  # 复制一份：别的读者可能正给旧副本建另一种索引
         new.indexes[analyzer] = index.updated(np.asarray(keep, dtype=np.int64), fresh)
     return new
 
@@ -279,7 +279,7 @@ class SnapshotCache:
         if new is None:
             new = _read(self.collection, (writes, count), now)
             new.index_text, new.char_features = self.index_text, self.char_features
-        for analyzer in (snap.indexes if snap is not None else ()):
+        for analyzer in (tuple(snap.indexes) if snap is not None else ()):  # 同上，复制一份再遍历
             new.bm25(analyzer)  # 旧副本有的索引，新副本建好了再换上：读者换过来就能直接查
         with self._pending_lock:
             self._pending = [(g, c) for g, c in self._pending if g > writes]
