@@ -50,6 +50,8 @@ class Settings:
     embedding_model: str | None = None
     rerank_provider: str = "offline"  # 重排序用哪家：offline（离线重排序器）或有重排序接口的提供方（第 8 章）
     rerank_model: str | None = None  # 留空用该提供方的默认重排序模型（providers.py 的 rerank_model）
+    judge_provider: str | None = None  # 大模型裁判用哪家：留空同 llm_provider（第 6 章：裁判最好换一家厂商）
+    judge_model: str | None = None  # 留空时：judge_provider 也空则同 llm_model，否则用该提供方的默认模型
     temperature: float = 0.0
     timeout: float = 60.0
     max_retries: int = 3
@@ -143,6 +145,9 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> Settings
         "embedding_model": env.get("EMBEDDING_MODEL"),
         "rerank_provider": resolve_provider_name(env.get("RERANK_PROVIDER", "offline"), "RERANK_PROVIDER"),
         "rerank_model": env.get("RERANK_MODEL"),
+        "judge_provider": (resolve_provider_name(env["JUDGE_PROVIDER"], "JUDGE_PROVIDER")
+                           if "JUDGE_PROVIDER" in env else None),
+        "judge_model": env.get("JUDGE_MODEL"),
         "api_keys": keys,
         "base_urls": urls,
     }
@@ -174,4 +179,6 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> Settings
         )
     if "rerank_provider" in overrides:
         values["rerank_provider"] = resolve_provider_name(str(overrides["rerank_provider"]), "rerank_provider")
+    if overrides.get("judge_provider"):
+        values["judge_provider"] = resolve_provider_name(str(overrides["judge_provider"]), "judge_provider")
     return Settings(**values)  # type: ignore[arg-type]

@@ -77,14 +77,36 @@ REWRITE_PROMPT = ChatPromptTemplate.from_messages(
     ]
 )
 
-# 大模型裁判（第 6 章）：{rubric} 与 {fields} 由 helpers.evaluation.judge_messages 按评分量表填入
+# 大模型裁判（第 6 章）：先写 analysis 再打分（第 5 章"给模型思考的时间"）；{rubric}（各档标准）、{fields}、{example}
+# 由 helpers.evaluation.judge_messages 按评分量表填入
 JUDGE_PROMPT = ChatPromptTemplate.from_messages(
     [
         ("system",
-         "你是一名严格的评审员，按下面的量表给知识库助手的回答打分，每项 0 到 1 分：\n{rubric}\n"
-         "先在心里逐条核对回答中的陈述是否有参考资料支持，再打分；简洁准确优于冗长。\n"
-         "只输出一个 JSON 对象，字段为 {fields}，其中 reason 是一两句中文理由。"),
+         "你是一名严格的评审员，按下面的量表给知识库助手的回答打分。每个维度只能取列出的档位之一，"
+         "每一档后面是给这个分数的标准：\n{rubric}\n"
+         "先分析，后打分：JSON 的第一个字段 analysis 写你的核对过程——把回答拆成独立的陈述，逐条写出它有没有"
+         "参考资料支持、与参考答案是否一致，再说明每个维度落在哪一档、为什么；分析写完之后才写各维度的分数。"
+         "回答的长短本身不加分也不扣分。\n"
+         "只输出一个 JSON 对象，字段依次为 {fields}，形如 {example}"),
         ("user", "【问题】{question}\n【参考资料】\n{context}\n【参考答案】{reference}\n【回答】{answer}"),
+    ]
+)
+
+# 成对比较（第 6 章）：helpers.evaluation.pairwise_judge 按原顺序与交换顺序各问一次
+PAIRWISE_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system",
+         "你是一名严格的评审员，比较两份回答哪一份更好地回答了问题。按以下顺序比较：\n"
+         "1. 正确：与参考答案一致，没有错误的事实（数字、名称、条件）；\n"
+         "2. 有据：陈述能在参考资料中找到依据；\n"
+         "3. 切题：直接回答所问，没有无关内容。\n"
+         "两份回答出现的先后与好坏无关，更长也不等于更好。\n"
+         "先分析，后判断：JSON 的第一个字段 analysis 逐条写出两份回答在上述三点上的差别，然后 winner 写 "
+         "\"A\"、\"B\"，或两者一样好（一样差）时写 \"tie\"。\n"
+         "只输出一个 JSON 对象，字段依次为 analysis、winner，形如 "
+         "{{\"analysis\": \"……\", \"winner\": \"A\"}}"),
+        ("user", "【问题】{question}\n【参考资料】\n{context}\n【参考答案】{reference}\n"
+                 "【回答 A】\n{answer_a}\n【回答 B】\n{answer_b}"),
     ]
 )
 

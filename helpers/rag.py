@@ -22,7 +22,24 @@ from helpers.prompts import CITATION_MARK, CONDENSE_PROMPT, DEFAULT_PROMPT, get_
 
 NO_ANSWER = "知识库中没有找到相关内容，我无法回答这个问题。"
 DEFAULT_SCORE_THRESHOLD = 0.12
-REFUSAL = re.compile(r"没有找到(与问题)?相关(的)?内容|无法回答|不知道答案")  # 回答里有这些话就算拒答
+# 拒答的说法：课程的 NO_ANSWER、离线模型的 NOT_FOUND，以及真实模型常见的几种（由 is_refusal 判定位置）
+REFUSAL = re.compile(
+    r"(没有|没能|未能?)找到.{0,12}?(相关|有关)的?(内容|信息|资料|答案)"
+    r"|(资料|知识库|上下文)[中里内](并)?(没有|未(提及|提到|涉及|包含|说明|给出|记载))"
+    r"|(没有|未|并未)(提及|提到|涉及)"
+    r"|(无法|不能)(根据|从|依据|基于).{0,30}?(回答|作答|确定|判断|得出|给出|得知)"
+    r"|(无法|不能)(回答|作答)|不知道答案|我不知道|抱歉.{0,30}?(无法|不能|没有)"
+    r"|\bI (do not|don't) know\b|\bcannot answer\b|\bno relevant (information|content)\b",
+    re.IGNORECASE,
+)
+# 引文：中英文引号、「」『』、`代码`、<quotes> 标签、Markdown 引用行——里面的话是转述资料，不是模型自己在拒答
+_QUOTED = re.compile(
+    r"“[^”]*”|\"[^\"\n]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|```.*?```|`[^`\n]*`"
+    r"|<quotes>.*?</quotes>|^[ \t]*>[^\n]*$",
+    re.DOTALL | re.MULTILINE,
+)
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
+_MIN_OUTSIDE = 10  # 引号外不足 10 个字（如"根据参考资料："）时，引文就是回答本身
 _PRONOUNS = re.compile(r"^(它|他|她|这|那|其|该|此|上述|前者|后者|那么|还有|另外|再)|它|这个|那个|他们|它们")
 
 
@@ -31,6 +48,31 @@ class Retriever(Protocol):
 
 
 UNKNOWN_SOURCE = "未知来源"
+
+
+def _chars(text: str) -> int:
+    """数"字"：汉字、字母、数字各算一个，标点、空白与引用标号 [n] 不算。"""
+    return len(re.findall(r"\w", CITATION_MARK.sub("", text)))
+
+
+def is_refusal(answer: str) -> bool:
+    """回答算不算拒答：引号外的拒答说法出现在第一句，或含拒答说法的句子占了一半以上的字（第 6 章）。"""
+    # 规则三步，每一步都能讲给学员听：
+    # 1. 去掉引文（“…”、"…"、「…」、『…』、‘…’、`…`、<quotes>…</quotes>、以 > 开头的引用行）：
+    #    "直接返回“知识库中没有找到相关内容”"是在转述资料，不是拒答；
+    #    但引号外不足 10 个字时（整段回答就是一句带引号的“知识库中没有找到相关内容”），引文就是回答本身，照原文判
+    # 2. 按句号、问号、叹号、分号与换行切句，找含 REFUSAL 说法的句子
+    # 3. 第一句就拒答（"抱歉，资料中没有提到……"），或拒答的句子占全部字数的一半以上，才算拒答；
+    #    先给出实质内容、只顺带说"另一半无法回答"的回答不算
+    outside = _QUOTED.sub("", answer or "")
+    text = outside if _chars(outside) >= _MIN_OUTSIDE else (answer or "")
+    sentences = [s for s in _SENTENCE_END.split(text) if _chars(s)]
+    if not sentences:
+        return False
+    refusing = [s for s in sentences if REFUSAL.search(s)]
+    if not refusing:
+        return False
+    return refusing[0] is sentences[0] or 2 * sum(map(_chars, refusing)) > sum(map(_chars, sentences))
 
 
 def source_label(source: str, page: int | None, where: str | None = None) -> str:
@@ -242,7 +284,7 @@ class RagChain:
 
     def _finish(self, prep: dict[str, Any], answer: str, session_id: str | None) -> RagAnswer:
         hits = prep["hits"]
-        refused = not hits or bool(REFUSAL.search(answer))
+        refused = not hits or is_refusal(answer)
         cited = {int(n) for n in CITATION_MARK.findall(answer)} if self.prompt.numbered_context else set()
         sources = [
             Source(i, d.metadata.get("source", UNKNOWN_SOURCE), d.metadata.get("page"),
@@ -295,7 +337,7 @@ def build_rag_chain(retriever: Retriever, llm: BaseChatModel | None = None, **kw
 
 
 __all__ = [
-    "NO_ANSWER", "RagAnswer", "RagChain", "Source", "build_rag_chain", "condense_question",
-    "format_context", "injection_lines", "is_follow_up", "is_offline", "neutralize", "relevance_scores",
-    "retrieval_scores",
+    "NO_ANSWER", "REFUSAL", "RagAnswer", "RagChain", "Source", "build_rag_chain", "condense_question",
+    "format_context", "injection_lines", "is_follow_up", "is_offline", "is_refusal", "neutralize",
+    "relevance_scores", "retrieval_scores",
 ]

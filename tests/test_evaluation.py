@@ -245,16 +245,16 @@ def test_offline_judge_says_it_is_not_a_judge():
     assert 0 < res.scores["回答正确性"] <= 1
 
 
-GOOD = json.dumps({"knowledge": 1, "consistency": 1, "faithfulness": 0.7, "correctness": 0.7,
-                   "logic": 1, "fluency": 1, "intelligence": 0.8, "reason": "多了一条无依据的陈述"})
+GOOD = json.dumps({"analysis": "多了一条无依据的陈述", "knowledge": 1, "consistency": 1, "faithfulness": 0.5,
+                   "correctness": 0.5, "logic": 1, "fluency": 1, "intelligence": 0.5})  # 先分析后打分，只取锚定档位
 
 
 def test_real_judge_parses_validates_and_retries_once():
     llm = FakeListChatModel(responses=["我觉得挺好", "```json\n" + GOOD + "\n```"])
     res = ev.judge_answer("问", "答", "资料", "参考", llm=llm)
     assert res.judge != "offline-heuristic"
-    assert res.scores["回答幻觉比例"] == 0.7 and res.reason == "多了一条无依据的陈述"
-    bad = GOOD.replace('"logic": 1', '"logic": 5')  # 超出 0～1
+    assert res.scores["回答幻觉比例"] == 0.5 and res.reason == "多了一条无依据的陈述"
+    bad = GOOD.replace('"logic": 1', '"logic": 0.7')  # 不是锚定的档位（0、0.5、1）
     with pytest.raises(ValueError, match="连续 2 次"):
         ev.judge_answer("问", "答", "资料", "参考", llm=FakeListChatModel(responses=[bad, bad]))
 
@@ -305,7 +305,7 @@ def test_score_question_and_summarize_are_plain_functions():
                for i, a, s in ((item, ans, s1), (none, _answer("", refused=True), s2))]
     row = ev.summarize(results)
     assert row["hit@k"] == 1.0 and row["distinct_sources"] == 1.0 and row["refusal_accuracy"] == 1.0
-    assert list(ev.summarize(results, answers=False)) == ["hit@k", "recall@k", "ndcg@k", "mrr@k",
+    assert list(ev.summarize(results, answers=False)) == ["hit@k", "recall@k", "ndcg@k", "mrr@k", "facts@k",
                                                           "distinct_sources"]
 
 

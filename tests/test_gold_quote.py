@@ -104,6 +104,22 @@ def test_every_quote_in_the_eval_set_is_in_its_source(corpus):
     assert not problems, "评估集的 quote 有误：\n" + "\n".join(problems)
 
 
+def test_every_fact_is_verbatim_on_a_gold_page_and_fits_in_a_chunk(corpus):
+    pages = {(d.metadata["source"], d.metadata.get("page")): _squash_spaces(d.page_content) for d in corpus}
+    smallest = split_documents(corpus, chunk_size=200, chunk_overlap=0)
+    problems = []
+    for item in ev.load_qa():
+        for fact in item.facts:
+            where = f"{item.id}：fact {fact!r}"
+            on = [(g["source"], g.get("page")) for g in item.gold]
+            if not any(_squash_spaces(fact) in pages.get(key, "") for key in on):
+                problems.append(f"{where} 不在它的 gold 页上（要逐字摘自那一页）")
+            elif not ev.facts_in_context([c for c in smallest if (c.metadata["source"], c.metadata.get("page")) in on],
+                                         [fact]):
+                problems.append(f"{where} 在 200 字不重叠的切块里没有一块完整含有它（摘短一些）")
+    assert not problems, "评估集的 facts 有误：\n" + "\n".join(problems)
+
+
 def test_eval_set_is_quote_level_where_possible():
     golds = [g for i in ev.load_qa() for g in i.gold]
     file_level = [g for g in golds if set(g) == {"source"}]

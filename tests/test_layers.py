@@ -38,8 +38,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluation.dataset",),
     ("evaluation.metrics",),
     ("evaluation.compare",),  # 自助法置信区间与检索器对比
+    ("evaluation.agreement",),  # 一致性：κ、Spearman、混淆表
     ("evaluation.judge",),
     ("evaluation.experiment",),
+    ("evaluation.labels", "evaluation.dialogue"),  # 人工标注与自动归类对照；多轮追问评估集
     ("evaluation.agent",),
     ("evaluation.bench",),
     ("evaluation",),  # evaluation/__init__ 转出各子模块的名字

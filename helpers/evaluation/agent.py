@@ -21,7 +21,7 @@ from helpers.evaluation.compare import bootstrap_ci, paired_bootstrap, text_tabl
 from helpers.evaluation.dataset import QAItem
 from helpers.evaluation.metrics import first_hit_rank
 from helpers.knowledge.store import KnowledgeBase
-from helpers.rag import REFUSAL, build_rag_chain  # 拒答的判据与检索问答链同一个
+from helpers.rag import build_rag_chain, is_refusal  # 拒答的判据与检索问答链同一个
 
 CHAIN, AGENT = "固定链", "智能体"
 
@@ -68,7 +68,7 @@ def _chain_records(queries: list[dict[str, Any]], kb: KnowledgeBase, llm: BaseCh
 
 
 def _agent_record(q: dict[str, Any], run: Any, k: int) -> dict[str, Any]:
-    return _record(AGENT, q, run.retrieved, k, bool(REFUSAL.search(run.answer)), run.seconds * 1000,
+    return _record(AGENT, q, run.retrieved, k, is_refusal(run.answer), run.seconds * 1000,
                    model_calls=run.model_calls, tool_calls=run.tool_calls,
                    searches=sum(name == SEARCH_TOOL for name, _ in run.calls), searched=run.searched,
                    stopped_by=run.stopped_by, input_tokens=run.input_tokens, output_tokens=run.output_tokens,

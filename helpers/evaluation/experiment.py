@@ -1,27 +1,43 @@
-"""对比实验：查询改写、实验配置、逐题打分、坏例归类、在评估集上跑配置并保存结果（第 6 章）。"""
+"""对比实验：查询改写、实验配置、逐题打分、坏例归类、在评估集上跑配置并保存结果（第 6 章）。
+
+统计：metric_ci 给一个配置某项指标的自助法区间，paired_compare 给两个配置在同一批题上的配对差值与区间，
+ExperimentRunner.with_ci 给结果表加上画误差棒用的 <指标>_lo / <指标>_hi 两列。
+成本与延迟：每题记下检索与生成的毫秒数、token 与模型调用次数（QuestionResult.cost），行里汇总成
+latency_p50_ms / latency_p95_ms / tokens_per_question / calls_per_question。运行器缓存检索结果和模型回复，
+不同配置里相同的提示不再花钱花时间；所以 token 与调用次数连缓存命中的也算（真实运行要付的），延迟只取
+真实调用的耗时（命中缓存的检索与模型调用沿用这次运行里第一次真实调用的毫秒数）。延迟与机器和负载有关。
+划分：run / details / with_ci 的 split 取 dev 或 test（规则见 dataset.split_rule），题目总是全部跑一遍。
+"""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.caches import InMemoryCache
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
+from langchain_core.tracers.context import register_configure_hook
 
+from helpers.callbacks import llm_usage
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT
-from helpers.evaluation.dataset import QAItem, load_qa, qa_fingerprint
+from helpers.evaluation.compare import bootstrap_ci, paired_bootstrap
+from helpers.evaluation.dataset import NO_SPLIT, SPLITS, QAItem, load_qa, qa_fingerprint
 from helpers.evaluation.metrics import (
     answer_metrics,
     citation_scores,
     distinct_sources,
+    facts_in_context,
     hit_at_k,
     ndcg_at_k,
     recall_at_k,
@@ -73,7 +89,8 @@ def rewrite_query(question: str, llm: BaseChatModel) -> str:
 # 配置、逐题结果与坏例
 # ---------------------------------------------------------------------------
 
-RETRIEVERS = ("dense", "bm25", "hybrid")
+RETRIEVERS = ("dense", "bm25", "hybrid")  # 检索基准（evaluation.bench）也按这三种出表
+BASELINE_RETRIEVERS = ("random",)  # 对照用的基线：随机抽 k 块，见 RandomRetriever
 
 
 @dataclass(frozen=True)
@@ -92,8 +109,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         make_splitter(self.chunk_size, self.chunk_overlap)  # 不合理的切分参数尽早报错
         get_prompt(self.prompt)
-        if self.retriever not in RETRIEVERS:
-            raise ValueError(f"retriever={self.retriever!r} 不认识：可选 {'、'.join(RETRIEVERS)}")
+        if self.retriever not in RETRIEVERS + BASELINE_RETRIEVERS:
+            raise ValueError(f"retriever={self.retriever!r} 不认识：可选 {'、'.join(RETRIEVERS + BASELINE_RETRIEVERS)}")
         if self.mmr and self.retriever != "dense":
             raise ValueError("MMR 是对向量检索结果的重排：mmr=True 时请用 retriever='dense'")
         if self.k < 1:
@@ -134,6 +151,8 @@ class QuestionResult:
     reference: str
     answer: RagAnswer | None = None
     scores: dict[str, float | None] = field(default_factory=dict)
+
+    cost: dict[str, float | None] = field(default_factory=dict)  # 耗时与用量，键见 COST_KEYS
 
     def sources(self) -> list[str]:
         """检索结果的出处（PDF 带页码，从 1 数）（第 6 章）。"""
@@ -191,6 +210,8 @@ def score_question(item: QAItem, retrieved: Sequence[Document], answer: RagAnswe
             "ndcg": ndcg_at_k(retrieved, item.gold, k),
             "rr": reciprocal_rank(retrieved, item.gold, k),
         })
+        if item.reference_facts():
+            scores["facts"] = facts_in_context(retrieved, item.reference_facts(), k)
     scores["distinct_sources"] = float(distinct_sources(retrieved))
     if answer is not None:
         scores["refused"] = float(answer.refused)
@@ -210,7 +231,8 @@ def summarize(results: Sequence[QuestionResult], answers: bool = True) -> dict[s
     """把逐题得分汇总成平均分：检索与回答指标只算可回答题，拒答指标算全部题（第 6 章）。"""
     answerable = [r for r in results if r.gold]
     row: dict[str, float | None] = {}
-    for name, col in (("hit", "hit@k"), ("recall", "recall@k"), ("ndcg", "ndcg@k"), ("rr", "mrr@k")):
+    for name, col in (("hit", "hit@k"), ("recall", "recall@k"), ("ndcg", "ndcg@k"), ("rr", "mrr@k"),
+                      ("facts", "facts@k")):
         row[col] = _mean(r.scores.get(name) for r in answerable)
     row["distinct_sources"] = _mean(r.scores["distinct_sources"] for r in results)
     if not answers:
@@ -226,25 +248,191 @@ def summarize(results: Sequence[QuestionResult], answers: bool = True) -> dict[s
 
 
 # ---------------------------------------------------------------------------
+# 逐题指标的置信区间与配对比较
+# ---------------------------------------------------------------------------
+
+# 汇总列 → 逐题得分的键：汇总列就是这些逐题值的平均（只算有这个值的题）
+SUMMARY_METRICS = {"hit@k": "hit", "recall@k": "recall", "ndcg@k": "ndcg", "mrr@k": "rr", "facts@k": "facts",
+                   "refusal_accuracy": "refusal_correct", "citation_rate": "cited",
+                   "tokens_per_question": "tokens", "calls_per_question": "calls"}
+COST_KEYS = ("retrieval_ms", "generation_ms", "latency_ms", "prompt_tokens", "completion_tokens", "tokens",
+             "calls", "cached_calls")
+
+
+def question_metric(result: QuestionResult, metric: str) -> float | None:
+    """一道题的某项指标：scores 或 cost 里的键，或 refusal_correct（拒答决定对了记 1）；没定义时为 None（第 6 章）。"""
+    metric = SUMMARY_METRICS.get(metric, metric)
+    if metric in result.scores:
+        return result.scores[metric]
+    if metric in result.cost:
+        return result.cost[metric]
+    if metric == "refusal_correct":  # 该拒则拒、该答则答：拒答准确率的逐题版本，阈值扫描要用
+        return None if result.answer is None else float(result.answer.refused == (not result.gold))
+    return None
+
+
+def _values(results: Sequence[QuestionResult], metric: str) -> dict[str, float]:
+    return {r.id: float(v) for r in results if (v := question_metric(r, metric)) is not None}
+
+
+def metric_ci(results: Sequence[QuestionResult], metric: str, n: int = 2000, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float, float]:
+    """一个配置某项指标的均值及自助法置信区间 (均值, 下限, 上限)，只算这项指标有定义的题（第 6 章）。"""
+    values = _values(results, metric)
+    if not values:
+        raise ValueError(f"没有一道题有指标 {metric!r}：检索指标只对可回答题有定义，回答指标要用 answers=True 跑；"
+                         "p50/p95、拒答精确率与召回率不是逐题平均，没有逐题版本")
+    return bootstrap_ci(list(values.values()), n=n, seed=seed, level=level)
+
+
+def paired_compare(a: Sequence[QuestionResult], b: Sequence[QuestionResult], metric: str, n: int = 2000,
+                   seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+    """配置 a 与 b 在同一批题上某项指标的配对差 a − b：差值、配对自助法区间、题数与变好/变坏的题号（第 6 章）。
+
+    按题号配对，只用两边都有这项指标的题；better 是 a 的值比 b 大的题（延迟、token 越小越好，要反过来读）。
+    区间不含 0 才说明 a 与 b 有差别；返回 {"metric", "delta", "lo", "hi", "n", "a", "b", "better", "worse"}。
+    """
+    va, vb = _values(a, metric), _values(b, metric)
+    ids = [i for i in va if i in vb]
+    if not ids:
+        raise ValueError(f"两边没有共同的、有指标 {metric!r} 的题：配对比较要在同一批题上做")
+    delta, lo, hi = paired_bootstrap([va[i] for i in ids], [vb[i] for i in ids], n=n, seed=seed, level=level)
+    return {"metric": metric, "delta": delta, "lo": lo, "hi": hi, "n": len(ids),
+            "a": float(np.mean([va[i] for i in ids])), "b": float(np.mean([vb[i] for i in ids])),
+            "better": [i for i in ids if va[i] > vb[i]], "worse": [i for i in ids if va[i] < vb[i]]}
+
+
+def cost_summary(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """成本与延迟的汇总：端到端延迟的 p50/p95（毫秒）、每题 token 数与模型调用次数（第 6 章）。"""
+    latency = [v for r in results if (v := r.cost.get("latency_ms")) is not None]
+    p50, p95 = np.percentile(latency, [50, 95]) if latency else (None, None)
+    return {"latency_p50_ms": None if p50 is None else round(float(p50), 3),
+            "latency_p95_ms": None if p95 is None else round(float(p95), 3),
+            "tokens_per_question": _mean(r.cost.get("tokens") for r in results),
+            "calls_per_question": _mean(r.cost.get("calls") for r in results)}
+
+
+# ---------------------------------------------------------------------------
+# 随机检索基线
+# ---------------------------------------------------------------------------
+
+
+class RandomRetriever:
+    """随机基线：从知识库的全部块里均匀抽 k 块（不放回），种子取自查询文字，同一问题永远抽到同样的块（第 6 章）。"""
+
+    def __init__(self, kb: KnowledgeBase, k: int = 4) -> None:
+        self.kb, self.k = kb, k
+
+    def invoke(self, input: str, config: Any = None, **kwargs: Any) -> list[Document]:
+        # 不算相关度：问答链判断拒答时会把问题与这几块重新嵌入一次
+        chunks = self.kb.chunks()
+        seed = int.from_bytes(hashlib.sha256(input.encode()).digest()[:8], "big")  # 不用 hash()：它每个进程都变
+        picked = np.random.default_rng(seed).choice(len(chunks), size=min(self.k, len(chunks)), replace=False)
+        return [chunks[i] for i in picked]
+
+
+# ---------------------------------------------------------------------------
+# 耗时与用量
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Call:
+    """一次模型调用：没有缓存时的耗时（毫秒，不知道时为 None）、实际耗时、token 数、是否命中缓存。"""
+
+    ms: float | None
+    actual_ms: float
+    input_tokens: int
+    output_tokens: int
+    cached: bool
+
+
+class _CallMeter(BaseCallbackHandler):
+    """LangChain 回调：记下一道题里的每次模型调用；命中缓存的调用用这次运行里第一次真实调用的耗时顶替。"""
+
+    def __init__(self, first_ms: dict[str, float]) -> None:
+        self.first_ms = first_ms  # 提示 → 第一次（未命中缓存）调用的毫秒数，整个运行器共用
+        self.calls: list[_Call] = []
+        self._open: dict[Any, tuple[str, float]] = {}
+
+    def _begin(self, run_id: Any, prompt: Any) -> None:
+        key = hashlib.sha1(json.dumps(prompt, ensure_ascii=False, default=str).encode()).hexdigest()
+        self._open[run_id] = (key, time.perf_counter())
+
+    def on_chat_model_start(self, serialized, messages, *, run_id, **kwargs) -> None:
+        self._begin(run_id, [[(m.type, m.content) for m in batch] for batch in messages])
+
+    def on_llm_start(self, serialized, prompts, *, run_id, **kwargs) -> None:
+        self._begin(run_id, prompts)
+
+    def on_llm_end(self, response, *, run_id, **kwargs) -> None:
+        key, started = self._open.pop(run_id, ("", time.perf_counter()))
+        actual = (time.perf_counter() - started) * 1000
+        uses = llm_usage(response)
+        # LangChain 在缓存命中时把 usage_metadata 的 total_cost 记为 0（helpers.callbacks 也按这个认）
+        cached = bool(uses) and all(u.total_cost == 0 for u in uses)
+        if not cached:
+            self.first_ms.setdefault(key, actual)
+        self.calls.append(_Call(self.first_ms.get(key) if cached else actual, actual,
+                                sum(u.input_tokens for u in uses), sum(u.output_tokens for u in uses), cached))
+
+
+_METER: ContextVar[_CallMeter | None] = ContextVar("evaluation_call_meter", default=None)
+register_configure_hook(_METER, inheritable=True)  # 设了 _METER 的上下文里，每次模型调用都会回调它
+
+
+def _question_cost(calls: Sequence[_Call], wall_ms: float, retrieval_ms: float,
+                   retrieval_actual_ms: float) -> dict[str, float | None]:
+    """一道题的耗时与用量：缓存命中的检索与模型调用按第一次真实调用的耗时计，token 照算（真实运行要付的）。"""
+    known = all(c.ms is not None for c in calls)
+    generation = sum(c.ms for c in calls if c.ms is not None) if known else None
+    latency = None
+    if generation is not None:
+        latency = wall_ms - retrieval_actual_ms - sum(c.actual_ms for c in calls) + retrieval_ms + generation
+    prompt_tokens, completion_tokens = sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
+    return {"retrieval_ms": round(retrieval_ms, 3),
+            "generation_ms": None if generation is None else round(generation, 3),
+            "latency_ms": None if latency is None else round(latency, 3),
+            "prompt_tokens": float(prompt_tokens), "completion_tokens": float(completion_tokens),
+            "tokens": float(prompt_tokens + completion_tokens), "calls": float(len(calls)),
+            "cached_calls": float(sum(c.cached for c in calls))}
+
+
+def prompt_hash(name: str) -> str:
+    """提示版本模板全文的短哈希：提示文字改了，哈希就变，保存的结果能看出是哪版提示跑的（第 6 章）。"""
+    return hashlib.sha256(get_prompt(name).template.pretty_repr().encode()).hexdigest()[:10]
+
+
+# ---------------------------------------------------------------------------
 # 实验运行器
 # ---------------------------------------------------------------------------
 
 
 class _QueryRecorder:
-    """包住检索器：需要时先改写查询，记下这次检索返回的全部片段；同一索引上的相同检索只做一次。"""
+    """包住检索器：需要时先改写查询，记下这次检索返回的全部片段与耗时；同一索引上的相同检索只做一次。"""
 
     def __init__(self, retriever: Any, rewrite: Callable[[str], str] | None,
-                 cache: dict[str, list[Document]]) -> None:
+                 cache: dict[str, tuple[list[Document], float]]) -> None:
         self.retriever, self.rewrite, self.cache = retriever, rewrite, cache
         self.last: list[Document] = []
         self.last_query = ""
+        self.last_ms = 0.0  # 这次检索第一次真实运行的毫秒数（命中缓存时沿用它）
+        self.actual_ms = 0.0  # 这次实际花的毫秒数（命中缓存时约为 0）
 
     def invoke(self, input: str, config: Any = None, **kwargs: Any) -> list[Document]:
         self.last_query = self.rewrite(input) if self.rewrite else input
+        started = time.perf_counter()
         if self.last_query not in self.cache:
-            self.cache[self.last_query] = list(self.retriever.invoke(self.last_query, config, **kwargs))
-        self.last = list(self.cache[self.last_query])
+            docs = list(self.retriever.invoke(self.last_query, config, **kwargs))
+            self.cache[self.last_query] = (docs, (time.perf_counter() - started) * 1000)
+        self.actual_ms = (time.perf_counter() - started) * 1000
+        docs, self.last_ms = self.cache[self.last_query]
+        self.last = list(docs)
         return self.last
+
+
+# 各检索方式要先读入的块快照与 BM25 索引：建索引的时间算入库，不算进第一道题的检索延迟
+_WARM = {"hybrid": ("word", "char"), "bm25": ("word",), "random": ()}
 
 
 def _ephemeral_client():
@@ -282,11 +470,26 @@ class ExperimentRunner:
             digest.update(json.dumps([d.page_content, d.metadata], ensure_ascii=False,
                                      sort_keys=True, default=str).encode())
         self.corpus_digest = digest.hexdigest()[:12]
-        self._rewrite = functools.cache(lambda question: rewrite_query(question, self.llm))
+        self._rewrites: dict[str, tuple[str, list[_Call]]] = {}  # 问题 → (改写结果, 改写时的模型调用)
+        self._first_ms: dict[str, float] = {}  # 提示 → 第一次真实调用模型的毫秒数（见 _CallMeter）
         self._kbs: dict[str, KnowledgeBase] = {}  # 索引键 → 知识库（每种切分入库一次）
-        self._retrieved: dict[tuple[str, str, int], dict[str, list[Document]]] = {}  # 查询 → 检索结果
+        # (索引, 检索方式, k) → {查询 → (检索结果, 第一次检索的毫秒数)}
+        self._retrieved: dict[tuple[str, str, int], dict[str, tuple[list[Document], float]]] = {}
         self._details: dict[tuple[ExperimentConfig, bool], list[QuestionResult]] = {}
-        self._rows: dict[tuple[ExperimentConfig, bool], dict[str, Any]] = {}
+        self._rows: dict[tuple[ExperimentConfig, bool, str], dict[str, Any]] = {}
+        self._configs: dict[str, ExperimentConfig] = {}  # config_id → 配置（with_ci 从表的行找回配置）
+        self._splits = {item.id: item.split for item in self.qa}
+
+    def _rewrite(self, question: str) -> str:
+        """改写只做一次；之后再用到时，把第一次改写的模型调用记成缓存命中（token 照算）。"""
+        meter = _METER.get()
+        if question not in self._rewrites:
+            start = len(meter.calls) if meter else 0
+            rewritten = rewrite_query(question, self.llm)
+            self._rewrites[question] = (rewritten, list(meter.calls[start:]) if meter else [])
+        elif meter is not None:
+            meter.calls.extend(replace(c, actual_ms=0.0, cached=True) for c in self._rewrites[question][1])
+        return self._rewrites[question][0]
 
     # ---------- 索引 ----------
     def index_key(self, config: ExperimentConfig) -> str:
@@ -316,8 +519,11 @@ class ExperimentRunner:
     def _recorder(self, config: ExperimentConfig) -> _QueryRecorder:
         kb = self.knowledge_base(config)
         cache = self._retrieved.setdefault((self.index_key(config), config.kind, config.k), {})
-        return _QueryRecorder(kb.as_retriever(config.kind, k=config.k),
-                              self._rewrite if config.rewrite else None, cache)
+        if config.kind in _WARM:
+            kb.warm(_WARM[config.kind])
+        retriever = (RandomRetriever(kb, config.k) if config.retriever == "random"
+                     else kb.as_retriever(config.kind, k=config.k))
+        return _QueryRecorder(retriever, self._rewrite if config.rewrite else None, cache)
 
     def _answer_all(self, config: ExperimentConfig, answers: bool) -> list[QuestionResult]:
         recorder = self._recorder(config)
@@ -325,47 +531,96 @@ class ExperimentRunner:
                           score_threshold=config.score_threshold) if answers else None)
         out = []
         for item in self.qa:
-            if chain is None:
-                answer = None
-                recorder.invoke(item.question)
-            else:
-                answer = chain.invoke(item.question)
+            meter = _CallMeter(self._first_ms)
+            token = _METER.set(meter)
+            started = time.perf_counter()
+            try:
+                if chain is None:
+                    answer = None
+                    recorder.invoke(item.question)
+                else:
+                    answer = chain.invoke(item.question)
+            finally:
+                wall = (time.perf_counter() - started) * 1000
+                _METER.reset(token)
             out.append(QuestionResult(item.id, item.type, item.question, recorder.last_query, item.gold,
                                       recorder.last, item.answer, answer,
-                                      score_question(item, recorder.last, answer, config.k)))
+                                      score_question(item, recorder.last, answer, config.k),
+                                      _question_cost(meter.calls, wall, recorder.last_ms, recorder.actual_ms)))
         return out
 
-    def details(self, config: ExperimentConfig, answers: bool = True) -> list[QuestionResult]:
-        """逐题运行并打分；结果按配置缓存，同一配置不会重跑（第 6 章）。"""
+    def _split(self, results: list[QuestionResult], split: str | None) -> list[QuestionResult]:
+        if split is None or split == NO_SPLIT:
+            return results
+        if split not in SPLITS:
+            raise ValueError(f"split 只能是 dev、test 或 None（全部题），收到 {split!r}")
+        picked = [r for r in results if self._splits.get(r.id) == split]
+        if not picked:
+            raise ValueError(f"评估集里没有 split={split} 的题：评估集每行要有 \"split\": \"dev\" 或 \"test\"")
+        return picked
+
+    def details(self, config: ExperimentConfig, answers: bool = True,
+                split: str | None = None) -> list[QuestionResult]:
+        """逐题运行并打分（总是跑全部题，按配置缓存，不会重跑）；split 给 dev 或 test 时只返回那一半（第 6 章）。"""
         if not answers and (config, True) in self._details:
-            return self._details[(config, True)]  # 带回答的结果里已有检索明细
+            return self._split(self._details[(config, True)], split)  # 带回答的结果里已有检索明细
         key = (config, answers)
         if key not in self._details:
             self._details[key] = self._answer_all(config, answers)
-        return self._details[key]
+        return self._split(self._details[key], split)
 
-    def run(self, config: ExperimentConfig, answers: bool = True) -> dict[str, Any]:
-        """跑一个配置，返回一行指标（配置、提供方、模型、评估集指纹与各项平均分）（第 6 章）。"""
-        key = (config, answers)
+    def run(self, config: ExperimentConfig, answers: bool = True, split: str | None = None) -> dict[str, Any]:
+        """跑一个配置，返回一行：配置、出处（提供方、模型、温度、提示哈希、评估集指纹）、平均分与成本延迟（第 6 章）。
+
+        split 给 dev 或 test 时只汇总那一半题（行里 split 列记下是哪一半，questions 是那一半的题数）。
+        延迟列（latency_p50_ms、latency_p95_ms）随机器与负载变化，两次运行不会逐位相同；其余列不含时间戳。
+        """
+        key = (config, answers, split or NO_SPLIT)
         if key not in self._rows:
-            results = self.details(config, answers)
+            results = self.details(config, answers, split)
             kb = self.knowledge_base(config)
+            temperature = getattr(self.llm, "temperature", None)
+            self._configs[config.key()] = config
             self._rows[key] = {
                 **asdict(config), "kind": config.kind, "config_id": config.key(),
                 "provider": (getattr(self.llm, "metadata", None) or {}).get("provider", "?") if answers else "",
                 "model": str(getattr(self.llm, "model_name", "") or "") if answers else "",
-                "embedding": embedding_id(self.embeddings), "qa": qa_fingerprint(self.qa),
+                "temperature": float(temperature) if answers and isinstance(temperature, int | float) else None,
+                "prompt_hash": prompt_hash(config.prompt) if answers else "",
+                "embedding": embedding_id(self.embeddings), "qa": qa_fingerprint(self.qa), "split": split or NO_SPLIT,
                 "questions": len(results), "answerable": sum(1 for r in results if r.gold),
                 "chunks": kb.count(), "collection": kb.collection_name,
-                **summarize(results, answers),
+                **summarize(results, answers), **cost_summary(results),
             }
         return self._rows[key]
 
-    def run_many(self, configs: Iterable[ExperimentConfig], answers: bool = True):
+    def run_many(self, configs: Iterable[ExperimentConfig], answers: bool = True, split: str | None = None):
         """依次跑多个配置，返回一张表（pandas.DataFrame，一行一个配置）（第 6 章）。"""
         import pandas as pd  # 只在出表时才用：导入 pandas 约 0.4 s，命令行基准用不到
 
-        return pd.DataFrame([self.run(c, answers) for c in configs])
+        return pd.DataFrame([self.run(c, answers, split) for c in configs])
+
+    def with_ci(self, table: Any, metrics: str | Sequence[str] = ("hit@k", "recall@k", "mrr@k"),
+                split: str | None = None, n: int = 2000, seed: int = 0):
+        """给 run_many 的表加上每项指标的 95% 自助法区间两列 <指标>_lo、<指标>_hi（画误差棒用）（第 6 章）。
+
+        按行里的 config_id 找回配置、按 split 列（或参数 split）取同一批题；指标可以是汇总列名（hit@k、
+        refusal_accuracy、f1、tokens_per_question…）或逐题得分的键（hit、refusal_correct…）。
+        """
+        out = table.copy()
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        for name in names:
+            bounds = []
+            for _, row in table.iterrows():
+                config = self._configs.get(row["config_id"])
+                if config is None:
+                    raise ValueError(f"config_id {row['config_id']} 不是这个运行器跑的："
+                                     "请用同一个 runner 的 run_many 出表")
+                answers = row.get("provider", "?") != ""  # 只跑检索的行（answers=False）provider 为空
+                results = self.details(config, answers, split or row.get("split", NO_SPLIT))
+                bounds.append(metric_ci(results, name, n=n, seed=seed)[1:])
+            out[f"{name}_lo"], out[f"{name}_hi"] = [b[0] for b in bounds], [b[1] for b in bounds]
+        return out
 
 
 # ---------------------------------------------------------------------------

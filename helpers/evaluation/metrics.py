@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import cn2an
 import jieba
 from langchain_core.documents import Document
 
@@ -114,6 +117,18 @@ def recall_at_k(retrieved: Sequence[Any], gold: Sequence[Mapping[str, Any]], k: 
     return sum(j is not None for j in first_matches(retrieved, gold, k)) / len(gold)
 
 
+def facts_in_context(retrieved: Sequence[Any], facts: Sequence[str], k: int | None = None) -> float:
+    """参考事实在上下文中的比例：前 k 块里，有多少条参考事实（答案所在的原文片段）被某一块逐字包含（第 6 章）。"""
+    # 与 RAGAS 的 context recall 同一个问题（"回答需要的事实找回来了没有"），这里用逐字包含判断，不请模型
+    if not facts:
+        raise ValueError("这道题没有参考事实：在评估集里给它写 facts（或带 quote 的 gold）")
+    texts = [_text_of(d) for d in list(retrieved)[:k]]
+    if any(t is None for t in texts):
+        raise ValueError("核对参考事实要看正文：请传入检索到的块（Document），而不只是它的元数据")
+    chunks = [_squash_spaces(t) for t in texts]
+    return sum(any(_squash_spaces(f) in c for c in chunks) for f in facts) / len(facts)
+
+
 def reciprocal_rank(retrieved: Sequence[Any], gold: Sequence[Mapping[str, Any]],
                     k: int | None = None) -> float:
     """倒数排名：第一个命中结果排第 r 名得 1/r，前 k 名都没命中得 0（第 6 章）。"""
@@ -174,20 +189,100 @@ def _is_punct_or_space(text: str) -> bool:
     return all(unicodedata.category(c)[0] in "PZC" or c.isspace() for c in text)
 
 
+# 中文数字 → 阿拉伯数字："四十二万"与"42 万"都写成 420000，"百分之五十八"写成 58%，"一点五"写成 1.5。
+# 只改"一看就是数"的写法，"一般、统一、一致、十分、万一、一些、唯一、三思、进一步"不动：
+# - 两个字以上、带十百千万亿或"点"的串（四十二万、一百二十、两千、一点五）；
+# - 四个字的年份（二〇二三、一九九八）；
+# - 单个数字只在"第"之后（第一 → 第1，两边一样改）或量词之前（三个、两次、十分钟）才改，
+#   但单独的"一"不改（一个、一种、一次多是冠词用法，改了只会多出一堆"1""个"去凑重合）；
+# - 百分之 N → N%，M 分之 N → N/M；阿拉伯数字后的万、亿乘出来（42 万 → 420000）。
+# cn2an 负责把一串中文数字换成数值；"哪些串该换"由下面几条正则决定（cn2an.transform 会把"一般"改成"1般"）
+_CN_DIGITS = "零〇一二两三四五六七八九"
+_CN_NUMERAL = _CN_DIGITS + "十百千万亿"
+_MEASURE = re.compile(r"个|次|倍|种|条|步|层|类|项|名|位|篇|章|节|页|轮|组|份|台|张|句|段|维|元|岁|年|月|日|天|周"
+                      r"|小时|分钟|秒|毫秒|微秒")
+_CN_RUN = re.compile(rf"(?<![{_CN_NUMERAL}点进])(第?)([{_CN_DIGITS}十][{_CN_NUMERAL}]*(?:点[{_CN_DIGITS}]+)?)")
+_PERCENT = re.compile(rf"百分之([{_CN_NUMERAL}]+(?:点[{_CN_DIGITS}]+)?|\d+(?:\.\d+)?)")
+_FRACTION = re.compile(rf"([{_CN_DIGITS}十][{_CN_NUMERAL}]*)分之([{_CN_DIGITS}十][{_CN_NUMERAL}点]*)")
+_ARABIC_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*([万亿]+)")
+_THOUSANDS = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?!\d|,\d)", re.ASCII)
+_UNIT_VALUE = {"万": 10**4, "亿": 10**8}
+
+
+def _plain(value: Decimal | float | int) -> str:
+    """数值写成最短的阿拉伯数字：420000、1.5（不用科学计数法）。"""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+@lru_cache(maxsize=4096)
+def _cn_value(run: str) -> str | None:
+    """一串中文数字的阿拉伯写法；不成数（三四十、一五一十）返回 None。"""
+    try:
+        return _plain(cn2an.cn2an(run, "normal"))
+    except ValueError:
+        return None
+
+
+def _is_number(prefix: str, run: str, after: str) -> bool:
+    if len(run) >= 2 and any(c in run for c in "十百千万亿点"):
+        return True
+    if len(run) == 4 and "两" not in run:  # 年份：二〇二三
+        return True
+    if len(run) != 1:
+        return False
+    return prefix == "第" or (run != "一" and _MEASURE.match(after) is not None)  # "一个、一种"是冠词用法，不改
+
+
+def _replace_run(m: re.Match[str]) -> str:
+    prefix, run = m.group(1), m.group(2)
+    value = _cn_value(run) if _is_number(prefix, run, m.string[m.end():m.end() + 2]) else None
+    return m.group(0) if value is None else prefix + value
+
+
+def _replace_percent(m: re.Match[str]) -> str:
+    value = m.group(1) if m.group(1)[0].isdigit() else _cn_value(m.group(1))
+    return m.group(0) if value is None else value + "%"
+
+
+def _replace_fraction(m: re.Match[str]) -> str:
+    den, num = _cn_value(m.group(1)), _cn_value(m.group(2))
+    return m.group(0) if den is None or num is None else f"{num}/{den}"
+
+
+def _replace_arabic_unit(m: re.Match[str]) -> str:
+    value = Decimal(m.group(1))
+    for unit in m.group(2):
+        value *= _UNIT_VALUE[unit]
+    return _plain(value)
+
+
+def normalize_numerals(text: str) -> str:
+    """把回答里的中文数字改写成阿拉伯数字（四十二万 → 420000、百分之五十八 → 58%），普通词不动（第 6 章）。"""
+    text = _PERCENT.sub(_replace_percent, text)
+    text = _FRACTION.sub(_replace_fraction, text)
+    text = _CN_RUN.sub(_replace_run, text)
+    return _ARABIC_UNIT.sub(_replace_arabic_unit, text)
+
+
+def _canonical(text: str) -> str:
+    """打分前的统一写法：全角转半角、英文小写、中文数字改成阿拉伯数字（两边同样处理）。"""
+    # 千分位 1,000 → 1000：只认英文逗号，且在全角转半角之前（"v2，384"里的中文逗号是断句）
+    text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text or "")
+    return normalize_numerals(unicodedata.normalize("NFKC", text).lower())
+
+
 def normalize_answer(text: str) -> str:
-    """规范化：全角转半角、英文小写、去掉标点与空白（精确匹配用）（第 6 章）。"""
-    text = unicodedata.normalize("NFKC", text or "").lower()
-    return "".join(c for c in text if not _is_punct_or_space(c))
+    """规范化：全角转半角、英文小写、中文数字改阿拉伯数字、去掉标点与空白（精确匹配用）（第 6 章）。"""
+    return "".join(c for c in _canonical(text) if not _is_punct_or_space(c))
 
 
 @lru_cache(maxsize=16384)
 def _tokens(text: str) -> tuple[str, ...]:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return tuple(t for t in jieba.lcut(text) if not _is_punct_or_space(t))
+    return tuple(t for t in jieba.lcut(_canonical(text)) if not _is_punct_or_space(t))
 
 
 def answer_tokens(text: str) -> list[str]:
-    """用 jieba 分词（先全角转半角、英文小写），去掉标点与空白（第 6 章）。"""
+    """用 jieba 分词（先全角转半角、英文小写、中文数字改阿拉伯数字），去掉标点与空白（第 6 章）。"""
     # 与 helpers.knowledge.word_tokens（rjieba，检索用）不同：这里是给回答打分的词
     return list(_tokens(text or ""))
 
