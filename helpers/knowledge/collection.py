@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
 
-PIPELINE_VERSION = 2  # 加载/清洗/切分/索引设置变了就加 1，旧集合不再复用
+PIPELINE_VERSION = 3  # 加载/清洗/切分/索引设置变了就加 1，旧集合不再复用
 # HNSW 查询时的候选列表长度（Chroma 默认 100）：哈希向量分布很散，100 时 3657 块上 hit@10 比精确检索低 3 个点；
 # 多线程建图每次略有不同，ef 小时结果会随运行变化。取 1000：课程规模（约 900 块）下等同精确检索、结果可复现
 HNSW_EF_SEARCH = 1000

@@ -13,7 +13,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from langchain_core.documents import Document
@@ -27,6 +27,7 @@ HEADING_LEVELS = 3  # Word 的"标题 1/2/3"开新小节；更深的标题算正
 HTML_HEADINGS = ("h1", "h2", "h3", "h4")
 SUBTITLE_PASSAGE_CHARS = 200  # 相邻字幕条合并成不超过约 200 字的段落（一条字幕不拆开）
 HEADING_SEP = " > "
+DOC_TITLE_KEY = "doc_title"  # 元数据：整份文件的标题（Office 文档属性里的标题、网页 <title>，没有就用文件名）
 CSV_DELIMITERS = (",", "\t", ";", "|")
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # OLE 复合文件：加密的 Office 文件与旧版 .doc/.ppt/.xls
@@ -45,6 +46,12 @@ def _meta(source: str, **extra: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"source": source, "file": source}
     meta.update({k: v for k, v in extra.items() if v is not None and v != ""})
     return meta
+
+
+def _doc_title(source: str, title: object = None) -> str:
+    """整份文件的标题：文档属性或 <title> 里写了就用它，否则用不带扩展名的文件名。"""
+    text = re.sub(r"\s+", " ", str(title or "")).strip()
+    return text or PurePosixPath(source).stem
 
 
 def _cell_text(value: object) -> str:
@@ -161,7 +168,8 @@ def _load_docx(path: Path, source: str) -> list[Document]:
     import docx
 
     document = _open_office(path, docx.Document)
-    docs = _section_docs(_sections(_docx_blocks(document)), source)
+    title = _doc_title(source, document.core_properties.title)
+    docs = _section_docs(_sections(_docx_blocks(document)), source, doc_title=title)
     if not docs:
         raise LoadError("Word 文档里没有文字（可能只有图片）：请确认内容后再入库")
     return docs
@@ -190,6 +198,7 @@ def _load_pptx(path: Path, source: str) -> list[Document]:
     import pptx
 
     prs = _open_office(path, pptx.Presentation)
+    deck = _doc_title(source, prs.core_properties.title)
     docs = []
     for number, slide in enumerate(prs.slides, 1):
         title_shape = slide.shapes.title
@@ -202,7 +211,7 @@ def _load_pptx(path: Path, source: str) -> list[Document]:
                 lines.append(f"备注：{notes}")
         if lines:
             docs.append(Document(page_content="\n".join(lines),
-                                 metadata=_meta(source, slide=number, title=title)))
+                                 metadata=_meta(source, slide=number, title=title, doc_title=deck)))
     if not docs:
         raise LoadError("演示文稿里没有文字（可能只有图片）：请确认内容后再入库")
     return docs
@@ -229,9 +238,11 @@ def _load_xlsx(path: Path, source: str) -> list[Document]:
 
     wb = _open_office(path, lambda p: openpyxl.load_workbook(p, read_only=True, data_only=True))
     docs: list[Document] = []
+    title = _doc_title(source, wb.properties.title)
     try:
         for ws in wb.worksheets:  # 只读模式下公式给的是 Excel 上次保存时算好的值
-            docs.extend(_row_docs(enumerate(ws.iter_rows(values_only=True), 1), source, sheet=ws.title))
+            docs.extend(_row_docs(enumerate(ws.iter_rows(values_only=True), 1), source, sheet=ws.title,
+                                  doc_title=title))
     except Exception as exc:
         raise LoadError(f".xlsx 文件内容损坏，读取工作表失败（{type(exc).__name__}）："
                         "请用 Excel/WPS 打开后重新另存") from None
@@ -255,7 +266,7 @@ def _load_csv(text: str, source: str) -> list[Document]:
             start = reader.line_num + 1
 
     try:
-        docs = _row_docs(numbered(), source)
+        docs = _row_docs(numbered(), source, doc_title=_doc_title(source))
     except csv.Error as exc:
         raise LoadError(f"CSV 第 {reader.line_num} 行格式不对（{exc}）：请检查引号是否成对") from None
     if not docs:
@@ -307,7 +318,7 @@ def _load_html(text: str, source: str) -> list[Document]:
     if title_tag is not None and title_tag.parent is not None:
         title_tag.decompose()
     root = soup.body or soup
-    docs = _section_docs(_html_sections(root), source, title=title)
+    docs = _section_docs(_html_sections(root), source, title=title, doc_title=_doc_title(source, title))
     if not docs:
         raise LoadError("网页里没有正文文字（可能全是脚本、靠 JavaScript 生成内容）："
                         "请在浏览器里打开后复制正文另存为 .txt 或 .md 再入库")
@@ -344,7 +355,8 @@ def _load_subtitles(text: str, source: str, fmt: str = "srt") -> list[Document]:
             groups.append([cue])
             size = len(cue[2])
     return [Document(page_content="\n".join(c[2] for c in g),
-                     metadata=_meta(source, time_start=_hms(g[0][0]), time_end=_hms(g[-1][1])))
+                     metadata=_meta(source, time_start=_hms(g[0][0]), time_end=_hms(g[-1][1]),
+                                    doc_title=_doc_title(source)))
             for g in groups]
 
 

@@ -188,7 +188,8 @@ def _apply(snap: _Snapshot, changes: list[coll.Change], version: tuple[int, int]
         vectors[len(keep) :] = _normalized(np.stack([v for _, _, v in added.values()]))
     new = _Snapshot(version, docs, vectors, checked=now, rows={d.id: r for r, d in enumerate(docs)},
                     index_text=snap.index_text, char_features=snap.char_features)
-    if updated and snap.index_text is not None:  # 建索引的文字可能随元数据变（如标题路径）：新副本里重建
+    if updated and snap.index_text is not None and any(  # 建索引的文字随元数据变了（如标题路径）：新副本里重建
+            new.text(d) != snap.text(snap.docs[r]) for r, d in zip(keep, docs) if d.id in updated):
         return new
     fresh = [new.text(d) for d in docs[len(keep) :]]
     for analyzer, index in tuple(snap.indexes.items()):  # 复制一份：别的读者可能正给旧副本建另一种索引

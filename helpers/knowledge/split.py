@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from helpers.knowledge.formats import HEADING_SEP
+from helpers.knowledge.formats import DOC_TITLE_KEY, HEADING_SEP
 from helpers.text import CJK_CLASS
 
 # 先按段落、换行，再按句末标点、分句标点，最后才按空格和单字硬切
@@ -207,6 +207,33 @@ def with_heading_context(chunk: Document, depth: int | None = None) -> str:
     if not heading or chunk.page_content.startswith(heading):
         return chunk.page_content
     return f"{heading}\n{chunk.page_content}"
+
+
+# 办公、网页与字幕文件切出的小单位（一行表格、一条字幕段）自己不说它属于哪份文件、哪张工作表：
+# 建索引时把这几项元数据写在正文前面（只影响检索，page_content 与引用不变）；
+# Markdown/PDF/.jsonl 的块没有这些键，不受影响
+CONTEXT_KEYS = (DOC_TITLE_KEY, "sheet", "title")  # 文件标题、工作表名、幻灯片或网页标题
+
+
+def document_context(metadata: dict[str, Any]) -> str:
+    """块的文件级上下文："文件标题 > 工作表 > 幻灯片标题"（去掉重复的，没有就是空串）（第 8 章）。"""
+    parts: list[str] = []
+    for key in CONTEXT_KEYS:
+        value = str(metadata.get(key) or "").strip()
+        if value and value not in parts:
+            parts.append(value)
+    return HEADING_SEP.join(parts) if metadata.get(DOC_TITLE_KEY) else ""
+
+
+def with_document_context(chunk: Document, heading: bool = False) -> str:
+    """建索引用的文字：文件级上下文（见 document_context）+ 标题路径（正文开头没有时）+ 块正文（第 8 章）。
+
+    办公/网页文件的块总带标题路径（长的一节切成几块时，后面几块的正文里没有标题行）；
+    Markdown/PDF 的块只在 heading=True（KnowledgeBase(heading_context=True)）时加。
+    """
+    context = document_context(chunk.metadata)
+    body = with_heading_context(chunk) if heading or context else chunk.page_content
+    return f"{context}\n{body}" if context else body
 
 
 # ---------- 语义切分（第 8 章） ----------
