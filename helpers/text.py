@@ -1,4 +1,4 @@
-"""中文文本工具：汉字范围、规范化、估算 token、切句、分词与字级特征（第 2、4 章）。
+"""中文文本工具：汉字范围、规范化、估算 token、切句、分词、字级特征，以及从模型回复里取 JSON（第 2、4 章）。
 
 离线模型、离线嵌入、BM25 与评估共用这一份定义，所以这里不导入任何课程模块。
 字级特征的整数键（feature_counts）由离线嵌入哈希成向量，也由字级 BM25 当作词表：两边必须一致。
@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -28,6 +29,7 @@ _TOKEN_RE = re.compile(rf"[{CJK_CLASS}]|[A-Za-z]+|\d+|[^\s{CJK_CLASS}A-Za-z\d]")
 _SENT_RE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]*[”’」』）)]*")
 _WORD = re.compile(r"[a-z][a-z0-9_\-\.]*[a-z0-9]|[a-z]|\d+(?:\.\d+)?")
 _PUNCT = re.compile(r"^[\W_]+$")
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)  # 本地部署的思考模型常把思考过程写在正文开头
 _ASCII_RUN = re.compile(r"[a-z0-9]+(?:\.\d+)?%?")  # jieba 对英文与数字的切法（保留 3.5、90%）
 
 # ---------------------------------------------------------------- 规范化、token 数、切句
@@ -200,3 +202,26 @@ def char_tokens(text: str, symbols: bool = False, trigrams: bool = False, equati
 
 
 tokenize = word_tokens  # 默认的 BM25 分词
+
+
+def strip_thinking(text: str) -> str:
+    """去掉模型回复里的 <think>…</think> 思考过程（第 8 章）。"""
+    return _THINK.sub("", text)
+
+
+def first_json_object(text: str) -> dict | None:
+    """模型回复里第一个完整的 JSON 对象（允许前后有说明、``` 代码块或 <think> 段）；没有时返回 None（第 8 章）。"""
+    text = strip_thinking(text)
+    start = text.find("{")
+    while start >= 0:
+        depth = 0
+        for end in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                try:
+                    value = json.loads(text[start : end + 1])
+                except ValueError:
+                    break
+                return value if isinstance(value, dict) else None
+        start = text.find("{", start + 1)
+    return None

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +29,9 @@ from helpers.prompts import (
     SELF_QUERY_PROMPT,
     STEP_BACK_PROMPT,
 )
+from helpers.text import first_json_object, strip_thinking
 
 OFFLINE_NOTE = "离线教学模型不会改写问题（它只会从资料里摘句）：这次只用原问题检索"
-_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.、)）]|[（(]\d+[)）]|问题\s*\d*[:：]|子问题\s*\d*[:：])\s*")
 _MAX_QUERY_CHARS = 200
 
@@ -63,7 +62,7 @@ def _text(message: Any) -> str:
     content = getattr(message, "content", message)
     if isinstance(content, list):
         content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return _THINK.sub("", str(content)).strip()
+    return strip_thinking(str(content)).strip()
 
 
 def is_unusable(text: str) -> bool:
@@ -243,24 +242,6 @@ def parse_filters(question: str, fields: Mapping[str, str] | None = None,
     return SelfQuery(question, query, _combine(conditions), "rules", 0, note, conditions)
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
-    """从模型输出里取出第一个 JSON 对象（允许前后有说明文字或 ``` 代码块）。"""
-    text = _text(text)
-    start = text.find("{")
-    while start >= 0:
-        depth = 0
-        for end in range(start, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[end], 0)
-            if depth == 0:
-                try:
-                    value = json.loads(text[start : end + 1])
-                except ValueError:
-                    break
-                return value if isinstance(value, dict) else None
-        start = text.find("{", start + 1)
-    return None
-
-
 def _conditions(name: str, value: Any, sources: Sequence[str] | None) -> list[dict[str, Any]]:
     """模型给的一个字段值 → 条件列表；类型不对就丢掉（不让模型的错误变成查不到任何东西的过滤）。
 
@@ -295,7 +276,7 @@ def self_query(question: str, llm: BaseChatModel | None = None, fields: Mapping[
     if data is None:  # 不支持结构化输出（或调用失败）：同一提示要模型直接写 JSON，再从文字里取
         raw = _text(llm.invoke(messages))
         requests += 1
-        data = _json_object(raw)
+        data = first_json_object(raw)
         if data is None:
             result = parse_filters(question, fields, sources)
             result.model_requests = requests

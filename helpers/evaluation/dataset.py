@@ -20,6 +20,13 @@ class _HasId(Protocol):
 
 
 Item = TypeVar("Item", bound=_HasId)
+
+
+class _HasSplit(Protocol):
+    split: str
+
+
+Split = TypeVar("Split", bound=_HasSplit)
 QUESTION_TYPES = ("lookup", "paraphrase", "multi", "unanswerable")
 SPLITS = ("dev", "test")  # 调参（阈值、权重、k、切分）只看 dev，结论在 test 上报告
 NO_SPLIT = "all"  # 没写 split 字段的行（旧文件、自己写的小问题集）：不参与划分，只在"全部题"里出现
@@ -141,8 +148,8 @@ def load_qa(path: Path | str = QA_FILE, split: str | None = None) -> list[QAItem
     return filter_split(items, split)
 
 
-def filter_split(items: Sequence[QAItem], split: str | None = None) -> list[QAItem]:
-    """只留 split 为 dev 或 test 的题；None 或 "all" 全要（第 6 章）。"""
+def filter_split(items: Sequence[Split], split: str | None = None) -> list[Split]:
+    """只留 split 为 dev 或 test 的题（评估集的题，或带 split 的逐题结果）；None 或 "all" 全要（第 6 章）。"""
     if split is None or split == NO_SPLIT:
         return list(items)
     if split not in SPLITS:

@@ -32,7 +32,7 @@ from langchain_core.tracers.context import register_configure_hook
 from helpers.callbacks import llm_usage
 from helpers.config import KNOWLEDGE_DIR, PROJECT_ROOT
 from helpers.evaluation.compare import bootstrap_ci, paired_bootstrap
-from helpers.evaluation.dataset import NO_SPLIT, SPLITS, QAItem, load_qa, qa_fingerprint
+from helpers.evaluation.dataset import NO_SPLIT, QAItem, filter_split, load_qa, qa_fingerprint
 from helpers.evaluation.metrics import (
     answer_metrics,
     citation_scores,
@@ -153,6 +153,7 @@ class QuestionResult:
     scores: dict[str, float | None] = field(default_factory=dict)
 
     cost: dict[str, float | None] = field(default_factory=dict)  # 耗时与用量，键见 COST_KEYS
+    split: str = NO_SPLIT  # 这道题属于评估集的 dev 还是 test
 
     def sources(self) -> list[str]:
         """检索结果的出处（PDF 带页码，从 1 数）（第 6 章）。"""
@@ -478,7 +479,6 @@ class ExperimentRunner:
         self._details: dict[tuple[ExperimentConfig, bool], list[QuestionResult]] = {}
         self._rows: dict[tuple[ExperimentConfig, bool, str], dict[str, Any]] = {}
         self._configs: dict[str, ExperimentConfig] = {}  # config_id → 配置（with_ci 从表的行找回配置）
-        self._splits = {item.id: item.split for item in self.qa}
 
     def _rewrite(self, question: str) -> str:
         """改写只做一次；之后再用到时，把第一次改写的模型调用记成缓存命中（token 照算）。"""
@@ -546,28 +546,19 @@ class ExperimentRunner:
             out.append(QuestionResult(item.id, item.type, item.question, recorder.last_query, item.gold,
                                       recorder.last, item.answer, answer,
                                       score_question(item, recorder.last, answer, config.k),
-                                      _question_cost(meter.calls, wall, recorder.last_ms, recorder.actual_ms)))
+                                      _question_cost(meter.calls, wall, recorder.last_ms, recorder.actual_ms),
+                                      item.split))
         return out
-
-    def _split(self, results: list[QuestionResult], split: str | None) -> list[QuestionResult]:
-        if split is None or split == NO_SPLIT:
-            return results
-        if split not in SPLITS:
-            raise ValueError(f"split 只能是 dev、test 或 None（全部题），收到 {split!r}")
-        picked = [r for r in results if self._splits.get(r.id) == split]
-        if not picked:
-            raise ValueError(f"评估集里没有 split={split} 的题：评估集每行要有 \"split\": \"dev\" 或 \"test\"")
-        return picked
 
     def details(self, config: ExperimentConfig, answers: bool = True,
                 split: str | None = None) -> list[QuestionResult]:
         """逐题运行并打分（总是跑全部题，按配置缓存，不会重跑）；split 给 dev 或 test 时只返回那一半（第 6 章）。"""
         if not answers and (config, True) in self._details:
-            return self._split(self._details[(config, True)], split)  # 带回答的结果里已有检索明细
+            return filter_split(self._details[(config, True)], split)  # 带回答的结果里已有检索明细
         key = (config, answers)
         if key not in self._details:
             self._details[key] = self._answer_all(config, answers)
-        return self._split(self._details[key], split)
+        return filter_split(self._details[key], split)
 
     def run(self, config: ExperimentConfig, answers: bool = True, split: str | None = None) -> dict[str, Any]:
         """跑一个配置，返回一行：配置、出处（提供方、模型、温度、提示哈希、评估集指纹）、平均分与成本延迟（第 6 章）。

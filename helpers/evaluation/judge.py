@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.utils.json import parse_json_markdown
 from pydantic import BaseModel, Field, ValidationError
 
 from helpers.config import Settings, load_settings
@@ -19,6 +16,7 @@ from helpers.evaluation.metrics import CITE_MARK, answer_tokens, token_f1
 from helpers.llm import get_chat_model
 from helpers.prompts import JUDGE_PROMPT, PAIRWISE_PROMPT
 from helpers.rag import is_offline
+from helpers.text import first_json_object
 
 # ---------------------------------------------------------------------------
 # 人工评分量表：每个维度的每一档都有一句具体的标准（锚点）
@@ -299,25 +297,9 @@ def _problems(err: ValidationError) -> str:
 
 
 Schema = TypeVar("Schema", bound=BaseModel)
-_THINKING = re.compile(r"<think>.*?</think>", re.DOTALL)  # 本地部署的思考模型常把思考过程写在正文开头
-
-
-def _json_object(text: str) -> Any:
-    """取回复里的 JSON：先按 Markdown 代码块或整段解析，不行再取第一个 { 到最后一个 } 之间的部分。"""
-    text = _THINKING.sub("", text)
-    try:
-        return parse_json_markdown(text)
-    except (ValueError, TypeError):
-        start, end = text.find("{"), text.rfind("}")
-        try:
-            return json.loads(text[start:end + 1]) if 0 <= start < end else None
-        except ValueError:
-            return None
-
-
 def parse_verdict(text: str, schema: type[Schema]) -> Schema:
     """从裁判回复中取出 JSON 并校验：必须是对象、第一个字段是 analysis、各字段取值合格，否则报中文原因（第 6 章）。"""
-    data = _json_object(text)
+    data = first_json_object(text)
     if not isinstance(data, dict):
         raise ValueError("回复里没有找到 JSON 对象")
     if next(iter(data), None) != "analysis":
